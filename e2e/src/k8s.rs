@@ -111,14 +111,17 @@ pub async fn start(opts: &K8sOptions) -> Result<K8sCluster> {
     sans.extend(opts.extra_ips.iter().map(String::as_str));
     let serving = ca.server_cert("kube-apiserver", &sans)?;
     let admin = ca.client_cert("admin", Some("system:masters"))?;
-    let sa_key = rcgen::KeyPair::generate()?.serialize_pem();
+    let sa_key = rcgen::KeyPair::generate()?;
     let ca_file = pki_dir.join("ca.crt");
     std::fs::write(&ca_file, &ca.cert_pem)?;
     pki::write_private(&pki_dir.join("ca.key"), &ca.key.serialize_pem())?;
     std::fs::write(pki_dir.join("apiserver.crt"), &serving.cert_pem)?;
     pki::write_private(&pki_dir.join("apiserver.key"), &serving.key_pem)?;
     let sa_file = pki_dir.join("sa.key");
-    pki::write_private(&sa_file, &sa_key)?;
+    pki::write_private(&sa_file, &sa_key.serialize_pem())?;
+    // The API server verifies tokens with the public half; only it and the controller manager sign.
+    let sa_pub = pki_dir.join("sa.pub");
+    std::fs::write(&sa_pub, sa_key.public_key_pem())?;
 
     let etcd_port = procs::free_port()?;
     let etcd_peer = procs::free_port()?;
@@ -165,7 +168,7 @@ pub async fn start(opts: &K8sOptions) -> Result<K8sCluster> {
             format!("--tls-private-key-file={}", pki_dir.join("apiserver.key").display()),
             format!("--client-ca-file={}", ca_file.display()),
             format!("--service-account-issuer={server}"),
-            format!("--service-account-key-file={}", sa_file.display()),
+            format!("--service-account-key-file={}", sa_pub.display()),
             format!("--service-account-signing-key-file={}", sa_file.display()),
             "--v=1".to_string(),
         ]);
@@ -239,7 +242,7 @@ pub async fn admin_client(kubeconfig: &Path) -> Result<kube::Client> {
 
 async fn wait_ready(p: &Started, client: &kube::Client, deadline: Duration) -> Result<()> {
     let start = Instant::now();
-    let mut last = String::new();
+    let mut last;
     loop {
         let req = http::Request::get("/readyz").body(Vec::new())?;
         match client.request_text(req).await {
