@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use rdkafka::ClientConfig;
 
-/// The exported settings of a running testbed.
-#[derive(Clone, Debug)]
+/// The exported settings of a running testbed. `Debug` hides the admin password.
+#[derive(Clone)]
 pub struct TestEnv {
     pub kubeconfig: PathBuf,
     pub kubectl: PathBuf,
@@ -27,6 +27,18 @@ pub struct TestEnv {
     pub kafka_clients_ca_key_file: PathBuf,
 }
 
+impl std::fmt::Debug for TestEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestEnv")
+            .field("kubeconfig", &self.kubeconfig)
+            .field("kafka_scram_bootstrap", &self.kafka_scram_bootstrap)
+            .field("kafka_admin_user", &self.kafka_admin_user)
+            .field("kafka_admin_password", &"<redacted>")
+            .field("kafka_tls_bootstrap", &self.kafka_tls_bootstrap)
+            .finish_non_exhaustive()
+    }
+}
+
 fn var(name: &str) -> Result<String> {
     std::env::var(name).with_context(|| {
         format!("{name} is not set: start the testbed (`eval \"$(cargo run -p e2e --bin testbed -- up)\"`) or run e2e/test-all.sh")
@@ -35,6 +47,11 @@ fn var(name: &str) -> Result<String> {
 
 impl TestEnv {
     /// Reads the testbed's exports from the environment.
+    ///
+    /// ```no_run
+    /// let env = e2e::env::TestEnv::from_env().unwrap();
+    /// assert!(!format!("{env:?}").contains(&env.kafka_admin_password));
+    /// ```
     pub fn from_env() -> Result<TestEnv> {
         Ok(TestEnv {
             kubeconfig: var("KUBECONFIG")?.into(),
