@@ -2,7 +2,17 @@
 //! directions or from Kubernetes only, deciding every difference by a 3-way diff against the
 //! last synced state. This library holds the stages; `main.rs` wires them.
 //!
+//! - [`config`]: the `OXBOW_*` settings.
 //! - [`plan`]: the pure decisions (3-way merge, config diff, batching, names, state encoding).
-//!   No I/O.
+//! - [`convert`], [`status`]: pure mapping between resources, planner state and status.
+//! - [`kafka`]: batched observation of Kafka and batched admin requests.
+//! - [`state_store`]: the last synced state, persisted in ConfigMaps.
+//! - [`controller`]: the sync loop (watch, passes, writes, Events).
 
+pub mod config;
+pub mod controller;
+pub mod convert;
+pub mod kafka;
 pub mod plan;
+pub mod state_store;
+pub mod status;

@@ -522,7 +522,10 @@ impl Api {
         }
     }
 
-    fn items<K, T>(self, items: Vec<(K, Result<T, KafkaFailure>)>) -> Vec<(K, Result<T, AdminError>)> {
+    fn items<K, T>(
+        self,
+        items: Vec<(K, Result<T, KafkaFailure>)>,
+    ) -> Vec<(K, Result<T, AdminError>)> {
         items
             .into_iter()
             .map(|(key, r)| (key, r.map_err(|f| self.error(CallError::Kafka(f)))))
@@ -567,8 +570,8 @@ impl KafkaAdmin {
         registry: &Registry,
         timeout: Duration,
     ) -> Result<Self, AdminError> {
-        let metrics =
-            AdminMetrics::register(registry).map_err(|source| AdminError::RegisterMetrics { source })?;
+        let metrics = AdminMetrics::register(registry)
+            .map_err(|source| AdminError::RegisterMetrics { source })?;
         Self::with_metrics(connection, metrics, timeout)
     }
 
@@ -581,14 +584,17 @@ impl KafkaAdmin {
         let mut config = connection.client_config();
         // librdkafka's own log level follows what tracing would show for it, so that a failing
         // login or an unreachable broker is visible without flooding the logs at info.
-        config.set_log_level(if tracing::enabled!(target: "librdkafka", tracing::Level::DEBUG) {
-            RDKafkaLogLevel::Debug
-        } else if tracing::enabled!(target: "librdkafka", tracing::Level::INFO) {
-            RDKafkaLogLevel::Info
-        } else {
-            RDKafkaLogLevel::Warning
-        });
-        let handle = AdminHandle::new(&config).map_err(|source| AdminError::CreateClient { source })?;
+        config.set_log_level(
+            if tracing::enabled!(target: "librdkafka", tracing::Level::DEBUG) {
+                RDKafkaLogLevel::Debug
+            } else if tracing::enabled!(target: "librdkafka", tracing::Level::INFO) {
+                RDKafkaLogLevel::Info
+            } else {
+                RDKafkaLogLevel::Warning
+            },
+        );
+        let handle =
+            AdminHandle::new(&config).map_err(|source| AdminError::CreateClient { source })?;
         Ok(KafkaAdmin {
             shared: Arc::new(Shared {
                 handle,
@@ -603,14 +609,20 @@ impl KafkaAdmin {
     }
 
     /// Runs one blocking admin call on tokio's blocking pool, times and counts it.
-    async fn run<T, F>(&self, api: Api, call: F, failed_items: fn(&T) -> bool) -> Result<T, AdminError>
+    async fn run<T, F>(
+        &self,
+        api: Api,
+        call: F,
+        failed_items: fn(&T) -> bool,
+    ) -> Result<T, AdminError>
     where
         T: Send + 'static,
         F: FnOnce(&AdminHandle, Duration) -> Result<T, CallError> + Send + 'static,
     {
         let shared = self.shared.clone();
         let start = Instant::now();
-        let joined = tokio::task::spawn_blocking(move || call(&shared.handle, shared.timeout)).await;
+        let joined =
+            tokio::task::spawn_blocking(move || call(&shared.handle, shared.timeout)).await;
         let result = match joined {
             Ok(r) => r.map_err(|source| api.error(source)),
             Err(e) => Err(AdminError::RunAdminTask {
@@ -619,14 +631,20 @@ impl KafkaAdmin {
             }),
         };
         let success = matches!(&result, Ok(v) if !failed_items(v));
-        self.shared.metrics.observe(api.label(), success, start.elapsed());
+        self.shared
+            .metrics
+            .observe(api.label(), success, start.elapsed());
         result
     }
 
     /// Cluster ID, controller and brokers.
     pub async fn describe_cluster(&self) -> Result<ClusterDescription, AdminError> {
-        self.run(Api::DescribeCluster, |h, t| h.describe_cluster(t), |_| false)
-            .await
+        self.run(
+            Api::DescribeCluster,
+            |h, t| h.describe_cluster(t),
+            |_| false,
+        )
+        .await
     }
 
     /// Topic IDs, partition counts and replication factors; a missing topic is an item error
@@ -641,7 +659,11 @@ impl KafkaAdmin {
         }
         let api = Api::DescribeTopics;
         let items = self
-            .run(api, move |h, t| h.describe_topics(&names, t), |v| any_failed(v))
+            .run(
+                api,
+                move |h, t| h.describe_topics(&names, t),
+                |v| any_failed(v),
+            )
             .await?;
         Ok(api.items(items))
     }
@@ -689,7 +711,11 @@ impl KafkaAdmin {
         }
         let api = Api::DescribeTopicConfigs;
         let items = self
-            .run(api, move |h, t| h.describe_topic_overrides(&names, t), |v| any_failed(v))
+            .run(
+                api,
+                move |h, t| h.describe_topic_overrides(&names, t),
+                |v| any_failed(v),
+            )
             .await?;
         Ok(api.items(items))
     }
@@ -706,7 +732,11 @@ impl KafkaAdmin {
         let specs = specs.to_vec();
         let api = Api::CreateTopics;
         let items = self
-            .run(api, move |h, t| h.create_topics(&specs, t), |v| any_failed(v))
+            .run(
+                api,
+                move |h, t| h.create_topics(&specs, t),
+                |v| any_failed(v),
+            )
             .await?;
         Ok(api.items(items))
     }
@@ -722,7 +752,11 @@ impl KafkaAdmin {
         }
         let api = Api::CreatePartitions;
         let items = self
-            .run(api, move |h, t| h.create_partitions(&totals, t), |v| any_failed(v))
+            .run(
+                api,
+                move |h, t| h.create_partitions(&totals, t),
+                |v| any_failed(v),
+            )
             .await?;
         Ok(api.items(items))
     }
@@ -738,7 +772,11 @@ impl KafkaAdmin {
         }
         let api = Api::DeleteTopics;
         let items = self
-            .run(api, move |h, t| h.delete_topics(&names, t), |v| any_failed(v))
+            .run(
+                api,
+                move |h, t| h.delete_topics(&names, t),
+                |v| any_failed(v),
+            )
             .await?;
         Ok(api.items(items))
     }
@@ -750,14 +788,20 @@ impl KafkaAdmin {
         &self,
         changes: impl IntoIterator<Item = (S, Vec<ConfigOp>)>,
     ) -> Result<ItemResults<String, ()>, AdminError> {
-        let changes: Vec<(String, Vec<ConfigOp>)> =
-            changes.into_iter().map(|(n, ops)| (n.into(), ops)).collect();
+        let changes: Vec<(String, Vec<ConfigOp>)> = changes
+            .into_iter()
+            .map(|(n, ops)| (n.into(), ops))
+            .collect();
         if changes.is_empty() {
             return Ok(Vec::new());
         }
         let api = Api::AlterTopicConfigs;
         let items = self
-            .run(api, move |h, t| h.alter_topic_configs(&changes, t), |v| any_failed(v))
+            .run(
+                api,
+                move |h, t| h.alter_topic_configs(&changes, t),
+                |v| any_failed(v),
+            )
             .await?;
         Ok(api.items(items))
     }
@@ -765,10 +809,17 @@ impl KafkaAdmin {
     /// The ACLs that match the filter (see [`AclBindingFilter::all`], [`AclBindingFilter::principal`]).
     /// Bindings whose types this client cannot represent (for example delegation-token ACLs)
     /// are left out with a warning.
-    pub async fn describe_acls(&self, filter: &AclBindingFilter) -> Result<Vec<AclBinding>, AdminError> {
+    pub async fn describe_acls(
+        &self,
+        filter: &AclBindingFilter,
+    ) -> Result<Vec<AclBinding>, AdminError> {
         let filter = filter.clone();
-        self.run(Api::DescribeAcls, move |h, t| h.describe_acls(&filter, t), |_| false)
-            .await
+        self.run(
+            Api::DescribeAcls,
+            move |h, t| h.describe_acls(&filter, t),
+            |_| false,
+        )
+        .await
     }
 
     /// Creates the bindings in one request; results in the order given.
@@ -782,7 +833,11 @@ impl KafkaAdmin {
         let bindings = bindings.to_vec();
         let api = Api::CreateAcls;
         let items = self
-            .run(api, move |h, t| h.create_acls(&bindings, t), |v| any_failed(v))
+            .run(
+                api,
+                move |h, t| h.create_acls(&bindings, t),
+                |v| any_failed(v),
+            )
             .await?;
         Ok(api.items(items))
     }
@@ -798,7 +853,11 @@ impl KafkaAdmin {
         let filters = filters.to_vec();
         let api = Api::DeleteAcls;
         let items = self
-            .run(api, move |h, t| h.delete_acls(&filters, t), |v| any_failed(v))
+            .run(
+                api,
+                move |h, t| h.delete_acls(&filters, t),
+                |v| any_failed(v),
+            )
             .await?;
         Ok(api.items(items))
     }
@@ -845,7 +904,10 @@ impl KafkaAdmin {
     }
 
     /// One user's upsert (see [`KafkaAdmin::alter_user_scram_credentials`] for batches).
-    pub async fn upsert_scram_credential(&self, upsertion: ScramUpsertion) -> Result<(), AdminError> {
+    pub async fn upsert_scram_credential(
+        &self,
+        upsertion: ScramUpsertion,
+    ) -> Result<(), AdminError> {
         self.single_scram(ScramAlteration::Upsert(upsertion)).await
     }
 
@@ -969,16 +1031,28 @@ const ERROR_CODES: &[(i32, &str, &str)] = &[
     (11, "STALE_CONTROLLER_EPOCH", "StaleControllerEpoch"),
     (12, "OFFSET_METADATA_TOO_LARGE", "OffsetMetadataTooLarge"),
     (13, "NETWORK_EXCEPTION", "NetworkException"),
-    (14, "COORDINATOR_LOAD_IN_PROGRESS", "CoordinatorLoadInProgress"),
+    (
+        14,
+        "COORDINATOR_LOAD_IN_PROGRESS",
+        "CoordinatorLoadInProgress",
+    ),
     (15, "COORDINATOR_NOT_AVAILABLE", "CoordinatorNotAvailable"),
     (16, "NOT_COORDINATOR", "NotCoordinator"),
     (17, "INVALID_TOPIC_EXCEPTION", "InvalidTopicException"),
     (18, "RECORD_LIST_TOO_LARGE", "RecordListTooLarge"),
     (19, "NOT_ENOUGH_REPLICAS", "NotEnoughReplicas"),
-    (20, "NOT_ENOUGH_REPLICAS_AFTER_APPEND", "NotEnoughReplicasAfterAppend"),
+    (
+        20,
+        "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+        "NotEnoughReplicasAfterAppend",
+    ),
     (21, "INVALID_REQUIRED_ACKS", "InvalidRequiredAcks"),
     (22, "ILLEGAL_GENERATION", "IllegalGeneration"),
-    (23, "INCONSISTENT_GROUP_PROTOCOL", "InconsistentGroupProtocol"),
+    (
+        23,
+        "INCONSISTENT_GROUP_PROTOCOL",
+        "InconsistentGroupProtocol",
+    ),
     (24, "INVALID_GROUP_ID", "InvalidGroupId"),
     (25, "UNKNOWN_MEMBER_ID", "UnknownMemberId"),
     (26, "INVALID_SESSION_TIMEOUT", "InvalidSessionTimeout"),
@@ -986,7 +1060,11 @@ const ERROR_CODES: &[(i32, &str, &str)] = &[
     (28, "INVALID_COMMIT_OFFSET_SIZE", "InvalidCommitOffsetSize"),
     (29, "TOPIC_AUTHORIZATION_FAILED", "TopicAuthorizationFailed"),
     (30, "GROUP_AUTHORIZATION_FAILED", "GroupAuthorizationFailed"),
-    (31, "CLUSTER_AUTHORIZATION_FAILED", "ClusterAuthorizationFailed"),
+    (
+        31,
+        "CLUSTER_AUTHORIZATION_FAILED",
+        "ClusterAuthorizationFailed",
+    ),
     (32, "INVALID_TIMESTAMP", "InvalidTimestamp"),
     (33, "UNSUPPORTED_SASL_MECHANISM", "UnsupportedSaslMechanism"),
     (34, "ILLEGAL_SASL_STATE", "IllegalSaslState"),
@@ -998,17 +1076,41 @@ const ERROR_CODES: &[(i32, &str, &str)] = &[
     (40, "INVALID_CONFIG", "InvalidConfig"),
     (41, "NOT_CONTROLLER", "NotController"),
     (42, "INVALID_REQUEST", "InvalidRequest"),
-    (43, "UNSUPPORTED_FOR_MESSAGE_FORMAT", "UnsupportedForMessageFormat"),
+    (
+        43,
+        "UNSUPPORTED_FOR_MESSAGE_FORMAT",
+        "UnsupportedForMessageFormat",
+    ),
     (44, "POLICY_VIOLATION", "PolicyViolation"),
-    (45, "OUT_OF_ORDER_SEQUENCE_NUMBER", "OutOfOrderSequenceNumber"),
+    (
+        45,
+        "OUT_OF_ORDER_SEQUENCE_NUMBER",
+        "OutOfOrderSequenceNumber",
+    ),
     (46, "DUPLICATE_SEQUENCE_NUMBER", "DuplicateSequenceNumber"),
     (47, "INVALID_PRODUCER_EPOCH", "InvalidProducerEpoch"),
     (48, "INVALID_TXN_STATE", "InvalidTxnState"),
-    (49, "INVALID_PRODUCER_ID_MAPPING", "InvalidProducerIdMapping"),
-    (50, "INVALID_TRANSACTION_TIMEOUT", "InvalidTransactionTimeout"),
+    (
+        49,
+        "INVALID_PRODUCER_ID_MAPPING",
+        "InvalidProducerIdMapping",
+    ),
+    (
+        50,
+        "INVALID_TRANSACTION_TIMEOUT",
+        "InvalidTransactionTimeout",
+    ),
     (51, "CONCURRENT_TRANSACTIONS", "ConcurrentTransactions"),
-    (52, "TRANSACTION_COORDINATOR_FENCED", "TransactionCoordinatorFenced"),
-    (53, "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", "TransactionalIdAuthorizationFailed"),
+    (
+        52,
+        "TRANSACTION_COORDINATOR_FENCED",
+        "TransactionCoordinatorFenced",
+    ),
+    (
+        53,
+        "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+        "TransactionalIdAuthorizationFailed",
+    ),
     (54, "SECURITY_DISABLED", "SecurityDisabled"),
     (55, "OPERATION_NOT_ATTEMPTED", "OperationNotAttempted"),
     (56, "KAFKA_STORAGE_ERROR", "KafkaStorageError"),
@@ -1016,31 +1118,67 @@ const ERROR_CODES: &[(i32, &str, &str)] = &[
     (58, "SASL_AUTHENTICATION_FAILED", "SaslAuthenticationFailed"),
     (59, "UNKNOWN_PRODUCER_ID", "UnknownProducerId"),
     (60, "REASSIGNMENT_IN_PROGRESS", "ReassignmentInProgress"),
-    (61, "DELEGATION_TOKEN_AUTH_DISABLED", "DelegationTokenAuthDisabled"),
+    (
+        61,
+        "DELEGATION_TOKEN_AUTH_DISABLED",
+        "DelegationTokenAuthDisabled",
+    ),
     (62, "DELEGATION_TOKEN_NOT_FOUND", "DelegationTokenNotFound"),
-    (63, "DELEGATION_TOKEN_OWNER_MISMATCH", "DelegationTokenOwnerMismatch"),
-    (64, "DELEGATION_TOKEN_REQUEST_NOT_ALLOWED", "DelegationTokenRequestNotAllowed"),
-    (65, "DELEGATION_TOKEN_AUTHORIZATION_FAILED", "DelegationTokenAuthorizationFailed"),
+    (
+        63,
+        "DELEGATION_TOKEN_OWNER_MISMATCH",
+        "DelegationTokenOwnerMismatch",
+    ),
+    (
+        64,
+        "DELEGATION_TOKEN_REQUEST_NOT_ALLOWED",
+        "DelegationTokenRequestNotAllowed",
+    ),
+    (
+        65,
+        "DELEGATION_TOKEN_AUTHORIZATION_FAILED",
+        "DelegationTokenAuthorizationFailed",
+    ),
     (66, "DELEGATION_TOKEN_EXPIRED", "DelegationTokenExpired"),
     (67, "INVALID_PRINCIPAL_TYPE", "InvalidPrincipalType"),
     (68, "NON_EMPTY_GROUP", "NonEmptyGroup"),
     (69, "GROUP_ID_NOT_FOUND", "GroupIdNotFound"),
     (70, "FETCH_SESSION_ID_NOT_FOUND", "FetchSessionIdNotFound"),
-    (71, "INVALID_FETCH_SESSION_EPOCH", "InvalidFetchSessionEpoch"),
+    (
+        71,
+        "INVALID_FETCH_SESSION_EPOCH",
+        "InvalidFetchSessionEpoch",
+    ),
     (72, "LISTENER_NOT_FOUND", "ListenerNotFound"),
     (73, "TOPIC_DELETION_DISABLED", "TopicDeletionDisabled"),
     (74, "FENCED_LEADER_EPOCH", "FencedLeaderEpoch"),
     (75, "UNKNOWN_LEADER_EPOCH", "UnknownLeaderEpoch"),
-    (76, "UNSUPPORTED_COMPRESSION_TYPE", "UnsupportedCompressionType"),
+    (
+        76,
+        "UNSUPPORTED_COMPRESSION_TYPE",
+        "UnsupportedCompressionType",
+    ),
     (77, "STALE_BROKER_EPOCH", "StaleBrokerEpoch"),
     (78, "OFFSET_NOT_AVAILABLE", "OffsetNotAvailable"),
     (79, "MEMBER_ID_REQUIRED", "MemberIdRequired"),
-    (80, "PREFERRED_LEADER_NOT_AVAILABLE", "PreferredLeaderNotAvailable"),
+    (
+        80,
+        "PREFERRED_LEADER_NOT_AVAILABLE",
+        "PreferredLeaderNotAvailable",
+    ),
     (81, "GROUP_MAX_SIZE_REACHED", "GroupMaxSizeReached"),
     (82, "FENCED_INSTANCE_ID", "FencedInstanceId"),
-    (83, "ELIGIBLE_LEADERS_NOT_AVAILABLE", "EligibleLeadersNotAvailable"),
+    (
+        83,
+        "ELIGIBLE_LEADERS_NOT_AVAILABLE",
+        "EligibleLeadersNotAvailable",
+    ),
     (84, "ELECTION_NOT_NEEDED", "ElectionNotNeeded"),
-    (85, "NO_REASSIGNMENT_IN_PROGRESS", "NoReassignmentInProgress"),
+    (
+        85,
+        "NO_REASSIGNMENT_IN_PROGRESS",
+        "NoReassignmentInProgress",
+    ),
     (86, "GROUP_SUBSCRIBED_TO_TOPIC", "GroupSubscribedToTopic"),
     (87, "INVALID_RECORD", "InvalidRecord"),
     (88, "UNSTABLE_OFFSET_COMMIT", "UnstableOffsetCommit"),
@@ -1052,19 +1190,35 @@ const ERROR_CODES: &[(i32, &str, &str)] = &[
     (94, "INCONSISTENT_VOTER_SET", "InconsistentVoterSet"),
     (95, "INVALID_UPDATE_VERSION", "InvalidUpdateVersion"),
     (96, "FEATURE_UPDATE_FAILED", "FeatureUpdateFailed"),
-    (97, "PRINCIPAL_DESERIALIZATION_FAILURE", "PrincipalDeserializationFailure"),
+    (
+        97,
+        "PRINCIPAL_DESERIALIZATION_FAILURE",
+        "PrincipalDeserializationFailure",
+    ),
     (98, "SNAPSHOT_NOT_FOUND", "SnapshotNotFound"),
     (99, "POSITION_OUT_OF_RANGE", "PositionOutOfRange"),
     (100, "UNKNOWN_TOPIC_ID", "UnknownTopicId"),
-    (101, "DUPLICATE_BROKER_REGISTRATION", "DuplicateBrokerRegistration"),
+    (
+        101,
+        "DUPLICATE_BROKER_REGISTRATION",
+        "DuplicateBrokerRegistration",
+    ),
     (102, "BROKER_ID_NOT_REGISTERED", "BrokerIdNotRegistered"),
     (103, "INCONSISTENT_TOPIC_ID", "InconsistentTopicId"),
     (104, "INCONSISTENT_CLUSTER_ID", "InconsistentClusterId"),
     (105, "TRANSACTIONAL_ID_NOT_FOUND", "TransactionalIdNotFound"),
-    (106, "FETCH_SESSION_TOPIC_ID_ERROR", "FetchSessionTopicIdError"),
+    (
+        106,
+        "FETCH_SESSION_TOPIC_ID_ERROR",
+        "FetchSessionTopicIdError",
+    ),
     (107, "INELIGIBLE_REPLICA", "IneligibleReplica"),
     (108, "NEW_LEADER_ELECTED", "NewLeaderElected"),
-    (109, "OFFSET_MOVED_TO_TIERED_STORAGE", "OffsetMovedToTieredStorage"),
+    (
+        109,
+        "OFFSET_MOVED_TO_TIERED_STORAGE",
+        "OffsetMovedToTieredStorage",
+    ),
     (110, "FENCED_MEMBER_EPOCH", "FencedMemberEpoch"),
     (111, "UNRELEASED_INSTANCE_ID", "UnreleasedInstanceId"),
     (112, "UNSUPPORTED_ASSIGNOR", "UnsupportedAssignor"),
@@ -1078,17 +1232,33 @@ const ERROR_CODES: &[(i32, &str, &str)] = &[
     (120, "TRANSACTION_ABORTABLE", "TransactionAbortable"),
     (121, "INVALID_RECORD_STATE", "InvalidRecordState"),
     (122, "SHARE_SESSION_NOT_FOUND", "ShareSessionNotFound"),
-    (123, "INVALID_SHARE_SESSION_EPOCH", "InvalidShareSessionEpoch"),
+    (
+        123,
+        "INVALID_SHARE_SESSION_EPOCH",
+        "InvalidShareSessionEpoch",
+    ),
     (124, "FENCED_STATE_EPOCH", "FencedStateEpoch"),
     (125, "INVALID_VOTER_KEY", "InvalidVoterKey"),
     (126, "DUPLICATE_VOTER", "DuplicateVoter"),
     (127, "VOTER_NOT_FOUND", "VoterNotFound"),
-    (128, "INVALID_REGULAR_EXPRESSION", "InvalidRegularExpression"),
+    (
+        128,
+        "INVALID_REGULAR_EXPRESSION",
+        "InvalidRegularExpression",
+    ),
     (129, "REBOOTSTRAP_REQUIRED", "RebootstrapRequired"),
     (130, "STREAMS_INVALID_TOPOLOGY", "StreamsInvalidTopology"),
-    (131, "STREAMS_INVALID_TOPOLOGY_EPOCH", "StreamsInvalidTopologyEpoch"),
+    (
+        131,
+        "STREAMS_INVALID_TOPOLOGY_EPOCH",
+        "StreamsInvalidTopologyEpoch",
+    ),
     (132, "STREAMS_TOPOLOGY_FENCED", "StreamsTopologyFenced"),
-    (133, "SHARE_SESSION_LIMIT_REACHED", "ShareSessionLimitReached"),
+    (
+        133,
+        "SHARE_SESSION_LIMIT_REACHED",
+        "ShareSessionLimitReached",
+    ),
 ];
 
 #[cfg(test)]
@@ -1108,9 +1278,15 @@ mod tests {
         assert!(f.is_unknown_topic());
         let f = KafkaFailure::new(40, "Unknown topic config name: foo");
         assert_eq!((f.name(), f.reason()), ("INVALID_CONFIG", "InvalidConfig"));
-        assert_eq!(f.to_string(), "INVALID_CONFIG: Unknown topic config name: foo");
+        assert_eq!(
+            f.to_string(),
+            "INVALID_CONFIG: Unknown topic config name: foo"
+        );
         assert_eq!(KafkaFailure::new(36, "").reason(), "TopicAlreadyExists");
-        assert_eq!(KafkaFailure::new(38, "").reason(), "InvalidReplicationFactor");
+        assert_eq!(
+            KafkaFailure::new(38, "").reason(),
+            "InvalidReplicationFactor"
+        );
         assert_eq!(KafkaFailure::new(44, "").reason(), "PolicyViolation");
         assert_eq!(KafkaFailure::new(73, "").reason(), "TopicDeletionDisabled");
         // Newer than librdkafka 2.12: still named.
@@ -1119,7 +1295,10 @@ mod tests {
 
     #[test]
     fn local_and_unknown_codes_have_stable_words() {
-        let f = KafkaFailure::new(-185, "Failed while waiting for controller: Local: Timed out");
+        let f = KafkaFailure::new(
+            -185,
+            "Failed while waiting for controller: Local: Timed out",
+        );
         assert_eq!((f.name(), f.reason()), ("_TIMED_OUT", "TimedOut"));
         let f = KafkaFailure::new(4242, "new in some future Kafka");
         assert_eq!((f.name(), f.reason()), ("UNKNOWN", "UnknownKafkaError"));
@@ -1134,7 +1313,10 @@ mod tests {
         )));
         assert!(matches!(e, AdminError::CreateTopics { .. }));
         assert_eq!(e.reason(), "TopicAlreadyExists");
-        assert_eq!(e.kafka_failure().unwrap().message, "Topic 'a' already exists.");
+        assert_eq!(
+            e.kafka_failure().unwrap().message,
+            "Topic 'a' already exists."
+        );
         assert_eq!(
             e.to_string(),
             "creating topics: TOPIC_ALREADY_EXISTS: Topic 'a' already exists."
@@ -1148,7 +1330,10 @@ mod tests {
     fn item_failures_become_errors_of_the_action() {
         let items = vec![
             ("a".to_string(), Ok(())),
-            ("b".to_string(), Err(KafkaFailure::new(38, "rf 3 > 1 broker"))),
+            (
+                "b".to_string(),
+                Err(KafkaFailure::new(38, "rf 3 > 1 broker")),
+            ),
         ];
         assert!(any_failed(&items));
         let mapped = Api::CreateTopics.items(items);
@@ -1161,9 +1346,15 @@ mod tests {
     #[test]
     fn topic_ids_print_as_kafka_prints_them() {
         // Kafka's Uuid.toString() of (msb=1, lsb=2) is the URL-safe base64 of 00..01 00..02.
-        assert_eq!(topic_id_string(1, 2).as_deref(), Some("AAAAAAAAAAEAAAAAAAAAAg"));
+        assert_eq!(
+            topic_id_string(1, 2).as_deref(),
+            Some("AAAAAAAAAAEAAAAAAAAAAg")
+        );
         // Negative halves use the URL-safe alphabet ('-' and '_'), never '+' or '/'.
-        assert_eq!(topic_id_string(-1, -1).as_deref(), Some("_____________________w"));
+        assert_eq!(
+            topic_id_string(-1, -1).as_deref(),
+            Some("_____________________w")
+        );
         assert_eq!(topic_id_string(0, 0), None);
     }
 
@@ -1179,7 +1370,10 @@ mod tests {
         let shown = format!("{:?}", ScramAlteration::Upsert(u));
         assert!(shown.contains("alice"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(!shown.contains("104, 117"), "password bytes leaked: {shown}");
+        assert!(
+            !shown.contains("104, 117"),
+            "password bytes leaked: {shown}"
+        );
         assert!(!shown.contains("pepper"), "{shown}");
     }
 
@@ -1195,10 +1389,16 @@ mod tests {
             permission: AclPermission::Allow,
         };
         let f = b.to_filter();
-        assert_eq!(f.pattern, AclPatternFilter::Exactly(AclPatternType::Prefixed));
+        assert_eq!(
+            f.pattern,
+            AclPatternFilter::Exactly(AclPatternType::Prefixed)
+        );
         assert_eq!(f.resource_name.as_deref(), Some("orders"));
         assert_eq!(f.operation, Some(AclOperation::Read));
-        assert_eq!(AclBindingFilter::principal("User:bob").principal.as_deref(), Some("User:bob"));
+        assert_eq!(
+            AclBindingFilter::principal("User:bob").principal.as_deref(),
+            Some("User:bob")
+        );
         assert_eq!(AclBindingFilter::all().principal, None);
     }
 
@@ -1217,10 +1417,18 @@ mod tests {
         let mut counts: Vec<(String, u64)> = total
             .get_metric()
             .iter()
-            .map(|m| (m.get_label()[1].value().to_string(), m.get_counter().value() as u64))
+            .map(|m| {
+                (
+                    m.get_label()[1].value().to_string(),
+                    m.get_counter().value() as u64,
+                )
+            })
             .collect();
         counts.sort();
         assert_eq!(counts, vec![("error".into(), 2), ("success".into(), 1)]);
-        assert!(AdminMetrics::register(&registry).is_err(), "second registration must fail");
+        assert!(
+            AdminMetrics::register(&registry).is_err(),
+            "second registration must fail"
+        );
     }
 }

@@ -2,6 +2,8 @@
 //! protocol, CA, client certificate, SASL SCRAM credentials), validated at start-up and turned
 //! into librdkafka client settings. May touch: it checks that the named files are readable.
 
+pub mod admin;
+mod ffi;
 pub mod protocol;
 
 use std::{fmt, path::PathBuf};

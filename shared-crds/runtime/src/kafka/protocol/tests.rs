@@ -343,3 +343,14 @@ fn settings_debug_hides_the_sasl_password() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn disconnect_makes_the_next_call_connect_anew() {
+    let script = [&HANDSHAKE[..], &[Step::Describe]].concat();
+    let (address, log) = fake_broker(vec![script.clone(), script]).await;
+    let client = client(&address);
+    assert_eq!(client.describe_user_quotas(None).await.unwrap(), alice());
+    client.disconnect().await;
+    assert_eq!(client.describe_user_quotas(None).await.unwrap(), alice());
+    assert_eq!(log.connections(), 2);
+}

@@ -1,0 +1,766 @@
+//! The topic operator's sync loop. Instead of one reconcile (and several Kafka calls) per
+//! `KafkaTopic`, it works in passes: watch events mark topic names dirty (deduplicated, so a
+//! burst of 10,000 changes is a set of at most 10,000 names, never an overflowing queue), and a
+//! pass observes every dirty topic on both sides in batched requests, plans each one with the
+//! pure 3-way merge, sends Kafka the changes in batched admin requests, then writes Kubernetes
+//! (bounded concurrency), the state store and statuses. Every poll interval a full pass observes
+//! all of Kafka, which is how Kafka-side changes are seen under KRaft (no watches).
+//!
+//! Stages of a pass: observe ([`Pass::observe`]), plan ([`Pass::plan`]), act on Kafka
+//! ([`Pass::act_kafka`]), act on Kubernetes and report ([`Pass::act_kube`]).
+//! May touch: `KafkaTopic`s (spec, finalizers, status) and state ConfigMaps in the watched
+//! namespace, Events, and Kafka topics.
+
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use futures::{StreamExt, stream};
+use k8s_openapi::{
+    api::core::v1::ConfigMap,
+    apimachinery::pkg::apis::meta::v1::Time,
+    jiff::Timestamp,
+};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    api::{DeleteParams, Patch, PatchParams},
+    runtime::{
+        events::{Event, EventType, Recorder, Reporter},
+        reflector::{self, Store},
+        watcher,
+        watcher::Event as WatchEvent,
+        WatchStreamExt,
+    },
+};
+use oxbow_runtime::http::Readiness;
+use prometheus::{Gauge, IntCounter, Registry};
+use serde_json::json;
+use shared_crds::{KafkaTopic, labels};
+use tokio::sync::Notify;
+use tracing::{debug, info, warn};
+
+use crate::{
+    config::Config,
+    convert::{self, Handling},
+    kafka::{Failure, KafkaSide, KafkaView, TOPIC_DELETION_DISABLED, UNKNOWN_TOPIC_OR_PARTITION},
+    plan::{
+        AdminOp, BatchLimits, KafkaAction, SpecAction, TopicPlan, batch_admin_ops,
+        plan_topic_in_cluster,
+    },
+    state_store::{FIELD_MANAGER, StateStore},
+    status::{Outcome, Warning, WarningUpdate, build_status, status_changed},
+};
+
+/// How long dirty names are collected before a pass, so a burst becomes one batched pass.
+const DEBOUNCE: Duration = Duration::from_millis(25);
+/// Wait before retrying a pass that could not reach Kafka.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+const KIND: &str = "KafkaTopic";
+
+/// Metrics specific to the topic operator (the shared reconcile and admin metrics come from
+/// `oxbow_runtime`).
+#[derive(Clone)]
+pub struct TopicMetrics {
+    pub reconcile: oxbow_runtime::metrics::ReconcileMetrics,
+    /// Seconds the last full observation of Kafka took.
+    pub last_poll_duration: Gauge,
+    /// Passes run.
+    pub passes: IntCounter,
+    /// Writes to Kubernetes (spec, finalizers, status, state ConfigMaps, creates, deletes).
+    pub kube_writes: IntCounter,
+}
+
+impl TopicMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let last_poll_duration = Gauge::new(
+            "oxbow_topic_operator_kafka_poll_duration_seconds",
+            "Duration of the last full observation of Kafka's topics",
+        )?;
+        let passes = IntCounter::new("oxbow_topic_operator_passes_total", "Sync passes run")?;
+        let kube_writes = IntCounter::new(
+            "oxbow_topic_operator_kube_writes_total",
+            "Writes the topic operator made to Kubernetes",
+        )?;
+        registry.register(Box::new(last_poll_duration.clone()))?;
+        registry.register(Box::new(passes.clone()))?;
+        registry.register(Box::new(kube_writes.clone()))?;
+        Ok(TopicMetrics {
+            reconcile: oxbow_runtime::metrics::ReconcileMetrics::register(registry)?,
+            last_poll_duration,
+            passes,
+            kube_writes,
+        })
+    }
+}
+
+/// Topic names waiting for a pass; a set, so repeated events for one topic cost nothing.
+#[derive(Default)]
+struct Dirty {
+    names: Mutex<HashSet<String>>,
+    notify: Notify,
+}
+
+impl Dirty {
+    fn mark(&self, name: String) {
+        self.names.lock().expect("dirty set lock").insert(name);
+        self.notify.notify_one();
+    }
+    fn take(&self) -> HashSet<String> {
+        std::mem::take(&mut *self.names.lock().expect("dirty set lock"))
+    }
+    fn len(&self) -> usize {
+        self.names.lock().expect("dirty set lock").len()
+    }
+}
+
+/// What a watch event must change to be worth a pass: the operator's own status writes
+/// change none of it, so they do not trigger passes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fingerprint {
+    generation: Option<i64>,
+    deleting: bool,
+    finalized: bool,
+    managed: Option<String>,
+    paused: Option<String>,
+    topic: String,
+}
+
+fn fingerprint(kt: &KafkaTopic) -> Fingerprint {
+    let a = kt.metadata.annotations.as_ref();
+    Fingerprint {
+        generation: kt.metadata.generation,
+        deleting: kt.metadata.deletion_timestamp.is_some(),
+        finalized: kt.finalizers().iter().any(|f| f == labels::TOPIC_FINALIZER),
+        managed: a.and_then(|a| a.get(labels::MANAGED)).cloned(),
+        paused: a.and_then(|a| a.get(labels::PAUSE_RECONCILIATION)).cloned(),
+        topic: kt.topic_name().to_owned(),
+    }
+}
+
+/// Runs the operator until the process ends.
+pub async fn run(cfg: Config, client: Client, kafka: KafkaSide, metrics: TopicMetrics, readiness: Readiness) -> anyhow::Result<()> {
+    let topics: Api<KafkaTopic> = Api::namespaced(client.clone(), &cfg.namespace);
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &cfg.namespace);
+    let (reader, writer) = reflector::store();
+    let dirty = Arc::new(Dirty::default());
+
+    let selector = format!("{}={}", labels::CLUSTER, cfg.cluster);
+    let watch = watcher(topics.clone(), watcher::Config::default().labels(&selector))
+        .default_backoff()
+        // managedFields are large and never read: dropping them keeps memory flat at scale.
+        .modify(|kt| kt.managed_fields_mut().clear())
+        .reflect(writer);
+    {
+        let dirty = dirty.clone();
+        tokio::spawn(async move {
+            let mut seen: HashMap<String, Fingerprint> = HashMap::new();
+            let mut watch = std::pin::pin!(watch);
+            while let Some(event) = watch.next().await {
+                match event {
+                    Ok(WatchEvent::Apply(kt) | WatchEvent::InitApply(kt)) => {
+                        let key = kt.name_any();
+                        let fp = fingerprint(&kt);
+                        if seen.get(&key) != Some(&fp) {
+                            if let Some(old) = seen.get(&key).filter(|old| old.topic != fp.topic) {
+                                dirty.mark(old.topic.clone());
+                            }
+                            dirty.mark(fp.topic.clone());
+                            seen.insert(key, fp);
+                        }
+                    }
+                    Ok(WatchEvent::Delete(kt)) => {
+                        seen.remove(&kt.name_any());
+                        dirty.mark(kt.topic_name().to_owned());
+                    }
+                    Ok(WatchEvent::Init | WatchEvent::InitDone) => {}
+                    Err(e) => warn!(error = %e, "KafkaTopic watch failed; retrying"),
+                }
+            }
+        });
+    }
+    reader.wait_until_ready().await?;
+    info!("KafkaTopics listed");
+
+    let store = StateStore::load(config_maps.clone(), &cfg.cluster).await?;
+    info!(topics = store.len(), "topic state loaded");
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        },
+    );
+    let mut op = Operator {
+        cfg,
+        topics,
+        config_maps,
+        kafka,
+        reader,
+        store,
+        recorder,
+        metrics,
+        brokers: None,
+        dirty: dirty.clone(),
+    };
+
+    // The first full pass lists both sides; after it the operator is ready.
+    loop {
+        match op.pass(Scope::Full).await {
+            Ok(()) => break,
+            Err(e) => {
+                warn!(error = %e, "initial sync failed; retrying");
+                tokio::time::sleep(RETRY_AFTER).await;
+            }
+        }
+    }
+    readiness.set_ready(true);
+    info!("initial sync done; ready");
+
+    let mut poll = tokio::time::interval(op.cfg.kafka_poll_interval);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    poll.tick().await;
+    let mut full = tokio::time::interval(op.cfg.full_reconciliation_interval);
+    full.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    full.tick().await;
+    loop {
+        op.metrics.reconcile.queue_for(KIND).set(dirty.len() as i64);
+        let scope = tokio::select! {
+            _ = dirty.notify.notified() => {
+                tokio::time::sleep(DEBOUNCE).await;
+                Scope::Targeted(dirty.take())
+            }
+            _ = poll.tick() => Scope::Full,
+            _ = full.tick() => {
+                match StateStore::load(op.config_maps.clone(), &op.cfg.cluster).await {
+                    Ok(s) => op.store = s,
+                    Err(e) => warn!(error = %e, "reloading the topic state failed; keeping the one in memory"),
+                }
+                Scope::Full
+            }
+        };
+        if let Scope::Targeted(names) = &scope
+            && names.is_empty()
+        {
+            continue;
+        }
+        if let Err(e) = op.pass(scope.clone()).await {
+            warn!(error = %e, "sync pass failed; retrying");
+            if let Scope::Targeted(names) = scope {
+                for n in names {
+                    dirty.mark(n);
+                }
+            }
+            tokio::time::sleep(RETRY_AFTER).await;
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Scope {
+    Full,
+    Targeted(HashSet<String>),
+}
+
+struct Operator {
+    cfg: Config,
+    topics: Api<KafkaTopic>,
+    config_maps: Api<ConfigMap>,
+    kafka: KafkaSide,
+    reader: Store<KafkaTopic>,
+    store: StateStore,
+    recorder: Recorder,
+    metrics: TopicMetrics,
+    brokers: Option<u32>,
+    dirty: Arc<Dirty>,
+}
+
+/// One topic's decisions within a pass.
+struct TopicWork {
+    topic: String,
+    /// The `KafkaTopic` that manages the topic, if any.
+    owner: Option<Arc<KafkaTopic>>,
+    kind: WorkKind,
+}
+
+enum WorkKind {
+    /// Synced by the 3-way merge.
+    Plan(TopicPlan),
+    /// The owner is being deleted: delete the topic (if `delete_topic`), then release it.
+    Finalize { delete_topic: bool },
+    /// Report only (unmanaged, paused, excluded).
+    Report(Outcome),
+}
+
+impl Operator {
+    async fn pass(&mut self, scope: Scope) -> anyhow::Result<()> {
+        let started = Instant::now();
+        self.metrics.passes.inc();
+        let full = matches!(scope, Scope::Full);
+
+        // Observe.
+        let owners = self.owners();
+        let (view, names) = match scope {
+            Scope::Full => {
+                let (view, took) = self.kafka.observe_all().await?;
+                self.metrics.last_poll_duration.set(took.as_secs_f64());
+                self.brokers = Some(self.kafka.brokers().await?);
+                let mut names: BTreeSet<String> = view.topics.keys().cloned().collect();
+                names.extend(owners.keys().cloned());
+                names.extend(self.store.topics().cloned());
+                (view, names)
+            }
+            Scope::Targeted(names) => {
+                if self.brokers.is_none() {
+                    self.brokers = Some(self.kafka.brokers().await?);
+                }
+                let view = self.kafka.observe(names.iter().cloned()).await?;
+                (view, names.into_iter().collect())
+            }
+        };
+        let brokers = self.brokers.unwrap_or(u32::MAX);
+
+        // Plan.
+        let mut work = Vec::new();
+        let mut losers = Vec::new();
+        for topic in names {
+            let group = owners.get(&topic).cloned().unwrap_or_default();
+            let (owner, rest) = match group.split_first() {
+                Some((first, rest)) => (Some(first.clone()), rest.to_vec()),
+                None => (None, Vec::new()),
+            };
+            for loser in rest {
+                losers.push((loser, owner.clone().expect("a group has a first")));
+            }
+            if let Some(w) = self.plan_topic(&topic, owner, &view, brokers) {
+                work.push(w);
+            }
+        }
+
+        // Act on Kafka.
+        let failures = self.act_kafka(&work).await;
+        // Topics just created: read back their IDs (and broker-default counts) for store and status.
+        let created: Vec<String> = work
+            .iter()
+            .filter(|w| matches!(&w.kind, WorkKind::Plan(p) if matches!(p.kafka, KafkaAction::Create(_))))
+            .filter(|w| !failures.contains_key(&w.topic))
+            .map(|w| w.topic.clone())
+            .collect();
+        let created_view = if created.is_empty() {
+            KafkaView::default()
+        } else {
+            self.kafka.observe(created).await.unwrap_or_default()
+        };
+
+        // Act on Kubernetes and report.
+        self.act_kube(work, losers, &view, &created_view, &failures).await;
+        match self.store.flush().await {
+            Ok(writes) => self.metrics.kube_writes.inc_by(writes as u64),
+            Err(e) => warn!(error = %e, "writing the topic state failed; will retry"),
+        }
+        self.metrics
+            .reconcile
+            .duration_for(KIND)
+            .observe(started.elapsed().as_secs_f64());
+        debug!(full, took_ms = started.elapsed().as_millis() as u64, "pass done");
+        Ok(())
+    }
+
+    /// `KafkaTopic`s by topic name, the managing one first (oldest, then by name).
+    fn owners(&self) -> HashMap<String, Vec<Arc<KafkaTopic>>> {
+        let mut owners: HashMap<String, Vec<Arc<KafkaTopic>>> = HashMap::new();
+        for kt in self.reader.state() {
+            owners.entry(kt.topic_name().to_owned()).or_default().push(kt);
+        }
+        for group in owners.values_mut() {
+            group.sort_by(|a, b| {
+                (a.metadata.creation_timestamp.as_ref().map(|t| t.0), a.name_any())
+                    .cmp(&(b.metadata.creation_timestamp.as_ref().map(|t| t.0), b.name_any()))
+            });
+        }
+        owners
+    }
+
+    fn plan_topic(&mut self, topic: &str, owner: Option<Arc<KafkaTopic>>, view: &KafkaView, brokers: u32) -> Option<TopicWork> {
+        let kafka = view.topics.get(topic);
+        let base = self.store.get(topic).cloned();
+        let managed_name = self.kafka.filter.is_managed(topic);
+        let Some(kt) = owner else {
+            if !managed_name {
+                return None;
+            }
+            let plan = plan_topic_in_cluster(base.as_ref(), None, kafka, self.cfg.sync, brokers);
+            return Some(TopicWork { topic: topic.into(), owner: None, kind: WorkKind::Plan(plan) });
+        };
+        let finalized = kt.finalizers().iter().any(|f| f == labels::TOPIC_FINALIZER);
+        let handling = convert::handling(&kt);
+        if kt.metadata.deletion_timestamp.is_some() {
+            if !finalized {
+                return None;
+            }
+            let delete_topic = handling == Handling::Managed && managed_name;
+            return Some(TopicWork { topic: topic.into(), owner: Some(kt), kind: WorkKind::Finalize { delete_topic } });
+        }
+        let kind = if !managed_name {
+            WorkKind::Report(Outcome::NotReady {
+                reason: "TopicExcluded".into(),
+                message: format!(
+                    "topic {topic:?} is internal or matches OXBOW_TOPIC_EXCLUDE_PATTERN, so the operator does not manage it"
+                ),
+            })
+        } else {
+            match handling {
+                Handling::Unmanaged => {
+                    // Forget the base: managing it again later is an adoption, not a stale merge.
+                    self.store.set(topic, None);
+                    WorkKind::Report(Outcome::Unmanaged)
+                }
+                Handling::Paused => WorkKind::Report(Outcome::Paused),
+                Handling::Managed => {
+                    let kube = convert::kube_state(&kt);
+                    WorkKind::Plan(plan_topic_in_cluster(base.as_ref(), Some(&kube), kafka, self.cfg.sync, brokers))
+                }
+            }
+        };
+        Some(TopicWork { topic: topic.into(), owner: Some(kt), kind })
+    }
+
+    /// Sends every Kafka change of the pass in batched requests; returns the failed topics.
+    async fn act_kafka(&self, work: &[TopicWork]) -> HashMap<String, Failure> {
+        let mut ops: Vec<AdminOp> = Vec::new();
+        for w in work {
+            match &w.kind {
+                WorkKind::Plan(plan) => ops.extend(plan.kafka.admin_ops(&w.topic)),
+                WorkKind::Finalize { delete_topic: true } => ops.push(AdminOp::DeleteTopic {
+                    topic: w.topic.clone(),
+                    partitions: None,
+                }),
+                _ => {}
+            }
+        }
+        let mut failures = HashMap::new();
+        for request in batch_admin_ops(ops, &BatchLimits::default()) {
+            for (topic, outcome) in self.kafka.execute(&request).await {
+                if let Err(f) = outcome {
+                    // The first failure of a topic is the one to report.
+                    failures.entry(topic).or_insert(f);
+                }
+            }
+        }
+        failures
+    }
+
+    async fn act_kube(
+        &mut self,
+        work: Vec<TopicWork>,
+        losers: Vec<(Arc<KafkaTopic>, Arc<KafkaTopic>)>,
+        view: &KafkaView,
+        created: &KafkaView,
+        failures: &HashMap<String, Failure>,
+    ) {
+        let now = Time(Timestamp::now());
+        let mut writes: Vec<KubeWrite> = Vec::new();
+        for (loser, owner) in losers {
+            if loser.metadata.deletion_timestamp.is_some() {
+                writes.push(KubeWrite::Release(loser));
+                continue;
+            }
+            let owner = format!("{}/{}", owner.namespace().unwrap_or_default(), owner.name_any());
+            let status = build_status(&loser, &Outcome::Conflict { owner }, None, WarningUpdate::Clear, &now);
+            self.count(&Outcome::Conflict { owner: String::new() });
+            if status_changed(&loser, &status) {
+                writes.push(KubeWrite::Status(loser, status, Vec::new()));
+            }
+        }
+        for w in work {
+            let failure = failures.get(&w.topic);
+            match w.kind {
+                WorkKind::Finalize { delete_topic } => {
+                    let kt = w.owner.expect("finalize has an owner");
+                    match failure {
+                        Some(f) if f.code == Some(TOPIC_DELETION_DISABLED) => {
+                            writes.push(KubeWrite::Event(kt.clone(), EventType::Warning, "TopicDeletionDisabled".into(),
+                                format!("topic {:?} was kept: the brokers have delete.topic.enable=false", w.topic)));
+                        }
+                        Some(f) if f.code == Some(UNKNOWN_TOPIC_OR_PARTITION) => {}
+                        Some(f) => {
+                            // Keep the finalizer and retry; tell the user why.
+                            let outcome = Outcome::NotReady { reason: f.reason.clone(), message: format!("deleting the topic failed: {}", f.message) };
+                            let status = build_status(&kt, &outcome, None, WarningUpdate::Keep, &now);
+                            if status_changed(&kt, &status) {
+                                writes.push(KubeWrite::Status(kt, status, Vec::new()));
+                            }
+                            self.dirty_later(&w.topic);
+                            continue;
+                        }
+                        None => {}
+                    }
+                    if delete_topic || convert::handling(&kt) == Handling::Unmanaged {
+                        self.store.set(&w.topic, None);
+                    }
+                    writes.push(KubeWrite::Release(kt));
+                }
+                WorkKind::Report(outcome) => {
+                    let kt = w.owner.expect("report has an owner");
+                    self.count(&outcome);
+                    if !kt.finalizers().iter().any(|f| f == labels::TOPIC_FINALIZER) {
+                        writes.push(KubeWrite::AddFinalizer(kt.clone()));
+                    }
+                    let status = build_status(&kt, &outcome, None, WarningUpdate::Keep, &now);
+                    if status_changed(&kt, &status) {
+                        writes.push(KubeWrite::Status(kt, status, Vec::new()));
+                    }
+                }
+                WorkKind::Plan(plan) => {
+                    self.report_plan(&w.topic, w.owner, plan, failure, view, created, &now, &mut writes);
+                }
+            }
+        }
+        let concurrency = self.cfg.kube_write_concurrency;
+        let api = self.topics.clone();
+        let recorder = self.recorder.clone();
+        let results: Vec<(String, Result<(), kube::Error>)> = stream::iter(writes)
+            .map(|w| {
+                let api = api.clone();
+                let recorder = recorder.clone();
+                async move { (w.topic(), w.run(&api, &recorder).await) }
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        let mut failed = 0;
+        for (topic, r) in results {
+            match r {
+                Ok(()) => self.metrics.kube_writes.inc(),
+                Err(e) => {
+                    failed += 1;
+                    warn!(topic, error = %e, "Kubernetes write failed; will retry");
+                    self.dirty_later(&topic);
+                }
+            }
+        }
+        if failed > 0 {
+            warn!(failed, "some Kubernetes writes failed");
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report_plan(
+        &mut self,
+        topic: &str,
+        owner: Option<Arc<KafkaTopic>>,
+        mut plan: TopicPlan,
+        failure: Option<&Failure>,
+        view: &KafkaView,
+        created: &KafkaView,
+        now: &Time,
+        writes: &mut Vec<KubeWrite>,
+    ) {
+        let observed = created.topics.get(topic).or_else(|| view.topics.get(topic));
+        // Fill what Kafka chose for a topic just created (its ID, broker-default counts).
+        if let (KafkaAction::Create(_), Some(obs), Some(base)) = (&plan.kafka, created.topics.get(topic), plan.new_base.as_mut()) {
+            base.topic_id = obs.topic_id.clone();
+            base.partitions = base.partitions.or(obs.partitions);
+            base.replicas = base.replicas.or(obs.replicas);
+        }
+        let topic_id = observed.and_then(|t| t.topic_id.clone());
+        match (&plan.spec, owner) {
+            (SpecAction::Create(state), None) => {
+                if failure.is_none() {
+                    let (_, body) = convert::new_topic_resource(&self.cfg.namespace, &self.cfg.cluster, topic, state);
+                    writes.push(KubeWrite::Create(topic.to_owned(), body));
+                    self.store.set(topic, plan.new_base.clone());
+                }
+                self.metrics.reconcile.reconciliations.with_label_values(&[KIND, "success"]).inc();
+            }
+            (_, None) => {
+                // No KafkaTopic: only Kafka and the store change (topic deleted, or forgotten).
+                match failure {
+                    None => self.store.set(topic, plan.new_base.clone()),
+                    Some(f) => warn!(topic, reason = %f.reason, message = %f.message, "Kafka refused a change"),
+                }
+            }
+            (spec, Some(kt)) => {
+                let mut events = Vec::new();
+                let outcome = match (failure, plan.refusals.first()) {
+                    (Some(f), _) => Outcome::NotReady { reason: f.reason.clone(), message: f.message.clone() },
+                    (None, Some(r)) => Outcome::NotReady { reason: r.reason().into(), message: r.to_string() },
+                    (None, None) => Outcome::Synced,
+                };
+                let warnings: Vec<Warning> = plan
+                    .warnings()
+                    .iter()
+                    .map(|c| Warning { reason: c.reason().into(), message: c.to_string() })
+                    .collect();
+                for w in &warnings {
+                    events.push((EventType::Warning, w.reason.clone(), w.message.clone()));
+                }
+                let warning_update = if !warnings.is_empty() {
+                    WarningUpdate::Set(warnings)
+                } else if plan.has_actions() {
+                    WarningUpdate::Clear
+                } else {
+                    WarningUpdate::Keep
+                };
+                if !kt.finalizers().iter().any(|f| f == labels::TOPIC_FINALIZER) {
+                    writes.push(KubeWrite::AddFinalizer(kt.clone()));
+                }
+                if failure.is_none() {
+                    match spec {
+                        SpecAction::Update(update) => {
+                            writes.push(KubeWrite::Spec(kt.clone(), convert::spec_update_patch(&kt, update)));
+                        }
+                        SpecAction::Delete => writes.push(KubeWrite::Delete(kt.clone())),
+                        _ => {}
+                    }
+                    self.store.set(topic, plan.new_base.clone());
+                }
+                self.count(&outcome);
+                if !matches!(spec, SpecAction::Delete) {
+                    let status = build_status(&kt, &outcome, topic_id.as_deref(), warning_update, now);
+                    if status_changed(&kt, &status) {
+                        // A new Ready=False reason is worth an Event too.
+                        if let Outcome::NotReady { reason, message } = &outcome {
+                            let was = kt.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|c| shared_crds::condition::find(c, "Ready")).and_then(|c| c.reason.clone());
+                            if was.as_deref() != Some(reason) {
+                                events.push((EventType::Warning, reason.clone(), message.clone()));
+                            }
+                        }
+                        writes.push(KubeWrite::Status(kt, status, events));
+                    } else {
+                        for (t, r, m) in events {
+                            writes.push(KubeWrite::Event(kt.clone(), t, r, m));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn count(&self, outcome: &Outcome) {
+        let label = match outcome {
+            Outcome::Synced | Outcome::Unmanaged | Outcome::Paused => "success",
+            Outcome::NotReady { reason, .. } => reason.as_str(),
+            Outcome::Conflict { .. } => "ResourceConflict",
+        };
+        self.metrics.reconcile.reconciliations.with_label_values(&[KIND, label]).inc();
+    }
+
+    /// Marks a topic for another pass (after a failed write or deletion).
+    fn dirty_later(&self, topic: &str) {
+        let dirty = self.dirty.clone();
+        let topic = topic.to_owned();
+        tokio::spawn(async move {
+            tokio::time::sleep(RETRY_AFTER).await;
+            dirty.mark(topic);
+        });
+    }
+}
+
+/// One write to Kubernetes.
+enum KubeWrite {
+    Create(String, serde_json::Value),
+    Spec(Arc<KafkaTopic>, serde_json::Value),
+    Delete(Arc<KafkaTopic>),
+    AddFinalizer(Arc<KafkaTopic>),
+    Release(Arc<KafkaTopic>),
+    Status(Arc<KafkaTopic>, shared_crds::KafkaTopicStatus, Vec<(EventType, String, String)>),
+    Event(Arc<KafkaTopic>, EventType, String, String),
+}
+
+impl KubeWrite {
+    fn topic(&self) -> String {
+        match self {
+            KubeWrite::Create(t, _) => t.clone(),
+            KubeWrite::Spec(kt, _)
+            | KubeWrite::Delete(kt)
+            | KubeWrite::AddFinalizer(kt)
+            | KubeWrite::Release(kt)
+            | KubeWrite::Status(kt, _, _)
+            | KubeWrite::Event(kt, _, _, _) => kt.topic_name().to_owned(),
+        }
+    }
+
+    async fn run(self, api: &Api<KafkaTopic>, recorder: &Recorder) -> Result<(), kube::Error> {
+        let ssa = PatchParams::apply(FIELD_MANAGER).force();
+        match self {
+            KubeWrite::Create(_, body) => {
+                let name = body["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+                api.patch(&name, &ssa, &Patch::Apply(&body)).await?;
+            }
+            KubeWrite::Spec(kt, body) => {
+                api.patch(&kt.name_any(), &ssa, &Patch::Apply(&body)).await?;
+            }
+            KubeWrite::Delete(kt) => {
+                api.delete(&kt.name_any(), &DeleteParams::default()).await?;
+            }
+            KubeWrite::AddFinalizer(kt) => {
+                let patch = finalizer_patch(&kt, true);
+                api.patch(&kt.name_any(), &PatchParams::default(), &Patch::Json::<()>(patch)).await?;
+            }
+            KubeWrite::Release(kt) => {
+                let patch = finalizer_patch(&kt, false);
+                match api.patch(&kt.name_any(), &PatchParams::default(), &Patch::Json::<()>(patch)).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            KubeWrite::Status(kt, status, events) => {
+                let body = json!({
+                    "apiVersion": shared_crds::API_VERSION,
+                    "kind": "KafkaTopic",
+                    "status": status,
+                });
+                api.patch_status(&kt.name_any(), &ssa, &Patch::Apply(&body)).await?;
+                for (type_, reason, note) in events {
+                    publish(recorder, &kt, type_, reason, note).await;
+                }
+            }
+            KubeWrite::Event(kt, type_, reason, note) => publish(recorder, &kt, type_, reason, note).await,
+        }
+        Ok(())
+    }
+}
+
+async fn publish(recorder: &Recorder, kt: &KafkaTopic, type_: EventType, reason: String, note: String) {
+    let event = Event {
+        type_,
+        reason,
+        note: Some(note),
+        action: "Sync".into(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, &kt.object_ref(&())).await {
+        warn!(error = %e, "publishing an Event failed");
+    }
+}
+
+/// A JSON patch adding or removing the operator's finalizer, guarded by a test of the current
+/// list so that a concurrent change by someone else makes the patch fail instead of clobbering.
+fn finalizer_patch(kt: &KafkaTopic, add: bool) -> json_patch::Patch {
+    let current: Vec<String> = kt.finalizers().to_vec();
+    let ops = if add {
+        if current.is_empty() {
+            json!([
+                { "op": "test", "path": "/metadata/finalizers", "value": null },
+                { "op": "add", "path": "/metadata/finalizers", "value": [labels::TOPIC_FINALIZER] },
+            ])
+        } else {
+            json!([
+                { "op": "test", "path": "/metadata/finalizers", "value": current },
+                { "op": "add", "path": "/metadata/finalizers/-", "value": labels::TOPIC_FINALIZER },
+            ])
+        }
+    } else {
+        match current.iter().position(|f| f == labels::TOPIC_FINALIZER) {
+            Some(i) => json!([
+                { "op": "test", "path": format!("/metadata/finalizers/{i}"), "value": labels::TOPIC_FINALIZER },
+                { "op": "remove", "path": format!("/metadata/finalizers/{i}") },
+            ]),
+            None => json!([]),
+        }
+    };
+    serde_json::from_value(ops).expect("a valid JSON patch")
+}
