@@ -453,7 +453,8 @@ impl AdminMetrics {
         Ok(AdminMetrics { duration, requests })
     }
 
-    fn observe(&self, api: &str, success: bool, took: Duration) {
+    /// Records one request made outside this client (e.g. the protocol client's quota calls).
+    pub fn observe(&self, api: &str, success: bool, took: Duration) {
         let outcome = if success { "success" } else { "error" };
         self.requests.with_label_values(&[api, outcome]).inc();
         self.duration
