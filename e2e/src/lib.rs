@@ -7,6 +7,8 @@ pub mod cache;
 pub mod env;
 pub mod k8s;
 pub mod kafka;
+pub mod objects;
+pub mod operator;
 pub mod pki;
 pub mod procs;
 pub mod testbed;

@@ -10,190 +10,23 @@
 //! the first is created (and must be accepted), then the second's `spec` is merge-patched over it
 //! and must be refused.
 
-use std::{
-    path::{Path, PathBuf},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
-};
+use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
-use k8s_openapi::{
-    api::core::v1::Namespace,
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-};
+use anyhow::{Context, Result, bail, ensure};
 use kube::{
     Api, Client,
-    api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
-    core::{ApiResource, GroupVersionKind, ObjectMeta, TypeMeta},
-    discovery,
-    runtime::wait::{await_condition, conditions},
+    api::{Patch, PatchParams, PostParams},
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use shared_crds::{
     Condition, Kafka, KafkaNodePool, KafkaTopic, KafkaTopicStatus, KafkaUser,
     condition::stamp_transitions,
 };
 
-const FIELD_MANAGER: &str = "oxbow-e2e";
-/// How long the API server gets to establish the CRDs and serve their group.
-const DEADLINE: Duration = Duration::from_secs(60);
-
-fn repo() -> PathBuf {
-    e2e::cache::repo_root()
-}
-
-fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "yaml") {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-fn documents(path: &Path) -> Result<Vec<Value>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut docs = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let value =
-            Value::deserialize(doc).with_context(|| format!("parsing {}", path.display()))?;
-        if !value.is_null() {
-            docs.push(value);
-        }
-    }
-    Ok(docs)
-}
-
-async fn client() -> Result<Client> {
-    let env = e2e::env::TestEnv::from_env()?;
-    env.kube_client().await
-}
-
-/// Installs the CRDs from `manifests/crds/` by server-side apply and waits until each is
-/// Established. Idempotent, so every test can call it.
-async fn install_crds(client: &Client) -> Result<Vec<String>> {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let mut names = Vec::new();
-    for file in yaml_files(&repo().join("manifests/crds"))? {
-        let text = std::fs::read_to_string(&file)?;
-        let crd: CustomResourceDefinition =
-            serde_yaml::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
-        let name = crd.metadata.name.clone().context("CRD without a name")?;
-        api.patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .with_context(|| format!("applying {}", file.display()))?;
-        names.push(name);
-    }
-    ensure!(
-        names.len() == 4,
-        "expected 4 CRDs in manifests/crds, found {names:?}"
-    );
-    for name in &names {
-        tokio::time::timeout(
-            DEADLINE,
-            await_condition(api.clone(), name, conditions::is_crd_established()),
-        )
-        .await
-        .map_err(|_| anyhow!("CRD {name} not Established within {DEADLINE:?}"))?
-        .with_context(|| format!("watching CRD {name}"))?;
-    }
-    Ok(names)
-}
-
-/// The API resource of `apiVersion`/`kind`, found by discovery. A just-established CRD can take
-/// a moment to appear in discovery, so this retries until the deadline.
-async fn api_resource(client: &Client, api_version: &str, kind: &str) -> Result<ApiResource> {
-    let gvk = GroupVersionKind::try_from(&TypeMeta {
-        api_version: api_version.to_string(),
-        kind: kind.to_string(),
-    })?;
-    let start = Instant::now();
-    loop {
-        match discovery::pinned_kind(client, &gvk).await {
-            Ok((resource, _)) => return Ok(resource),
-            Err(e) if start.elapsed() > DEADLINE => {
-                return Err(e).with_context(|| format!("discovering {api_version} {kind}"));
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-}
-
-/// A fresh namespace for one test, deleted (best effort) by [`TestNamespace::delete`].
-struct TestNamespace {
-    name: String,
-    client: Client,
-}
-
-impl TestNamespace {
-    async fn create(client: &Client, test: &str) -> Result<TestNamespace> {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
-        let name = format!("crds-{test}-{:x}", nanos % 0xffff_ffff_ffff);
-        let ns = Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await
-            .with_context(|| format!("creating namespace {name}"))?;
-        Ok(TestNamespace {
-            name,
-            client: client.clone(),
-        })
-    }
-
-    async fn delete(self) {
-        let _ = Api::<Namespace>::all(self.client)
-            .delete(&self.name, &DeleteParams::default())
-            .await;
-    }
-}
-
-/// Runs `body` in a fresh namespace after installing the CRDs, deleting the namespace afterwards
-/// whatever the outcome, failed assertions included.
-async fn in_namespace<F, Fut>(test: &str, body: F) -> Result<()>
-where
-    F: FnOnce(Client, String) -> Fut,
-    Fut: std::future::Future<Output = Result<()>>,
-{
-    use futures::FutureExt;
-    let client = client().await?;
-    install_crds(&client).await?;
-    let ns = TestNamespace::create(&client, test).await?;
-    let outcome = std::panic::AssertUnwindSafe(body(client.clone(), ns.name.clone()))
-        .catch_unwind()
-        .await;
-    ns.delete().await;
-    match outcome {
-        Ok(result) => result,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
-}
-
-fn to_dynamic(doc: &Value) -> Result<DynamicObject> {
-    serde_json::from_value(doc.clone()).context("document is not a Kubernetes object")
-}
-
-async fn dynamic_api(client: &Client, ns: &str, doc: &Value) -> Result<Api<DynamicObject>> {
-    let api_version = doc["apiVersion"]
-        .as_str()
-        .context("document without apiVersion")?;
-    let kind = doc["kind"].as_str().context("document without kind")?;
-    let resource = api_resource(client, api_version, kind).await?;
-    Ok(Api::namespaced_with(client.clone(), ns, &resource))
-}
+use e2e::objects::{
+    FIELD_MANAGER, client, documents, dynamic_api, in_namespace, install_crds, repo, to_dynamic,
+    yaml_files,
+};
 
 /// Reads a stored object back through the Rust type of its kind.
 async fn read_typed(client: &Client, ns: &str, kind: &str, name: &str) -> Result<()> {
@@ -244,7 +77,7 @@ async fn crds_install_and_become_established() -> Result<()> {
 
 #[tokio::test]
 async fn examples_are_accepted_and_read_back_unchanged() -> Result<()> {
-    in_namespace("examples", |client, ns| async move {
+    in_namespace("crds-examples", |client, ns| async move {
         let mut created = 0;
         for file in yaml_files(&repo().join("manifests/examples"))? {
             for doc in documents(&file)? {
@@ -350,7 +183,7 @@ async fn check_fixture(client: &Client, ns: &str, file: &Path) -> Result<Option<
 
 #[tokio::test]
 async fn invalid_fixtures_are_rejected_naming_the_field() -> Result<()> {
-    in_namespace("invalid", |client, ns| async move {
+    in_namespace("crds-invalid", |client, ns| async move {
         let files = yaml_files(&repo().join("e2e/tests/fixtures/invalid"))?;
         ensure!(
             files.len() >= 12,
@@ -379,7 +212,7 @@ async fn invalid_fixtures_are_rejected_naming_the_field() -> Result<()> {
 
 #[tokio::test]
 async fn status_as_the_operators_write_it_is_accepted() -> Result<()> {
-    in_namespace("status", |client, ns| async move {
+    in_namespace("crds-status", |client, ns| async move {
         let api: Api<KafkaTopic> = Api::namespaced(client.clone(), &ns);
         let topic: KafkaTopic = serde_json::from_value(json!({
             "apiVersion": "kafka.oxbow.rs/v1beta1",
@@ -422,7 +255,7 @@ async fn status_as_the_operators_write_it_is_accepted() -> Result<()> {
 
 #[tokio::test]
 async fn node_pools_scale_through_the_scale_subresource() -> Result<()> {
-    in_namespace("scale", |client, ns| async move {
+    in_namespace("crds-scale", |client, ns| async move {
         let api: Api<KafkaNodePool> = Api::namespaced(client.clone(), &ns);
         let pool: KafkaNodePool = serde_json::from_value(json!({
             "apiVersion": "kafka.oxbow.rs/v1beta1",
