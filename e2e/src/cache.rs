@@ -8,7 +8,9 @@ pub fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("OXBOW_CACHE_DIR") {
         return PathBuf::from(dir);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
     home.join(".cache").join("oxbow")
 }
 

@@ -102,7 +102,11 @@ impl TestEnv {
     }
 
     /// rdkafka settings for the mTLS listener with a client certificate and key (PEM files).
-    pub fn kafka_mtls(&self, cert_file: &std::path::Path, key_file: &std::path::Path) -> ClientConfig {
+    pub fn kafka_mtls(
+        &self,
+        cert_file: &std::path::Path,
+        key_file: &std::path::Path,
+    ) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.kafka_tls_bootstrap)
             .set("security.protocol", "SSL")

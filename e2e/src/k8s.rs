@@ -63,10 +63,19 @@ pub fn ensure_binaries() -> Result<PathBuf> {
     if !out.status.success() {
         bail!("{} failed (exit {})", script.display(), out.status);
     }
-    let dir = String::from_utf8(out.stdout)?.trim().lines().last().unwrap_or_default().to_string();
+    let dir = String::from_utf8(out.stdout)?
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
     let dir = PathBuf::from(dir);
     if !dir.join("kube-apiserver").exists() {
-        bail!("{} did not produce kube-apiserver in {}", script.display(), dir.display());
+        bail!(
+            "{} did not produce kube-apiserver in {}",
+            script.display(),
+            dir.display()
+        );
     }
     Ok(dir)
 }
@@ -76,7 +85,13 @@ fn b64(s: &str) -> String {
 }
 
 /// A kubeconfig authenticating with a client certificate.
-pub fn kubeconfig_yaml(server: &str, ca_pem: &str, cert_pem: &str, key_pem: &str, user: &str) -> String {
+pub fn kubeconfig_yaml(
+    server: &str,
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    user: &str,
+) -> String {
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: oxbow-testbed\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: {user}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\ncontexts:\n- name: {user}@oxbow-testbed\n  context:\n    cluster: oxbow-testbed\n    user: {user}\ncurrent-context: {user}@oxbow-testbed\n",
         ca = b64(ca_pem),
@@ -131,7 +146,13 @@ pub async fn start(opts: &K8sOptions) -> Result<K8sCluster> {
     let kubeconfig = dir.join("admin.kubeconfig");
     pki::write_private(
         &kubeconfig,
-        &kubeconfig_yaml(&server, &ca.cert_pem, &admin.cert_pem, &admin.key_pem, "admin"),
+        &kubeconfig_yaml(
+            &server,
+            &ca.cert_pem,
+            &admin.cert_pem,
+            &admin.key_pem,
+            "admin",
+        ),
     )?;
 
     let mut started = Vec::new();
@@ -152,7 +173,11 @@ pub async fn start(opts: &K8sOptions) -> Result<K8sCluster> {
         started.push(etcd.clone());
         wait_port(&etcd, etcd_port, Duration::from_secs(30)).await?;
 
-        let advertise = opts.extra_ips.first().cloned().unwrap_or_else(|| "127.0.0.1".to_string());
+        let advertise = opts
+            .extra_ips
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "127.0.0.1".to_string());
         let mut api = Command::new(bin.join("kube-apiserver"));
         api.args([
             format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
@@ -164,8 +189,14 @@ pub async fn start(opts: &K8sOptions) -> Result<K8sCluster> {
             "--service-cluster-ip-range=10.0.0.0/24".to_string(),
             "--allow-privileged=true".to_string(),
             "--authorization-mode=Node,RBAC".to_string(),
-            format!("--tls-cert-file={}", pki_dir.join("apiserver.crt").display()),
-            format!("--tls-private-key-file={}", pki_dir.join("apiserver.key").display()),
+            format!(
+                "--tls-cert-file={}",
+                pki_dir.join("apiserver.crt").display()
+            ),
+            format!(
+                "--tls-private-key-file={}",
+                pki_dir.join("apiserver.key").display()
+            ),
             format!("--client-ca-file={}", ca_file.display()),
             format!("--service-account-issuer={server}"),
             format!("--service-account-key-file={}", sa_pub.display()),
@@ -185,13 +216,20 @@ pub async fn start(opts: &K8sOptions) -> Result<K8sCluster> {
             format!("--service-account-private-key-file={}", sa_file.display()),
             format!("--root-ca-file={}", ca_file.display()),
             format!("--cluster-signing-cert-file={}", ca_file.display()),
-            format!("--cluster-signing-key-file={}", pki_dir.join("ca.key").display()),
+            format!(
+                "--cluster-signing-key-file={}",
+                pki_dir.join("ca.key").display()
+            ),
             "--use-service-account-credentials=true".to_string(),
             "--bind-address=127.0.0.1".to_string(),
             "--secure-port=0".to_string(),
             "--v=1".to_string(),
         ]);
-        let kcm = procs::spawn_detached("kube-controller-manager", kcm, &dir.join("kube-controller-manager.log"))?;
+        let kcm = procs::spawn_detached(
+            "kube-controller-manager",
+            kcm,
+            &dir.join("kube-controller-manager.log"),
+        )?;
         started.push(kcm.clone());
 
         let mut sched = Command::new(bin.join("kube-scheduler"));
@@ -202,7 +240,8 @@ pub async fn start(opts: &K8sOptions) -> Result<K8sCluster> {
             format!("--secure-port={sched_port}"),
             "--v=1".to_string(),
         ]);
-        let sched = procs::spawn_detached("kube-scheduler", sched, &dir.join("kube-scheduler.log"))?;
+        let sched =
+            procs::spawn_detached("kube-scheduler", sched, &dir.join("kube-scheduler.log"))?;
         started.push(sched.clone());
         wait_port(&sched, sched_port, Duration::from_secs(60)).await?;
         // The controller manager is working once its service-account controller has run.
@@ -254,13 +293,20 @@ async fn wait_ready(p: &Started, client: &kube::Client, deadline: Duration) -> R
             bail!("kube-apiserver exited; see {}", p.log);
         }
         if start.elapsed() > deadline {
-            bail!("kube-apiserver not ready within {deadline:?} (last: {last}); see {}", p.log);
+            bail!(
+                "kube-apiserver not ready within {deadline:?} (last: {last}); see {}",
+                p.log
+            );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
-async fn wait_default_service_account(p: &Started, client: &kube::Client, deadline: Duration) -> Result<()> {
+async fn wait_default_service_account(
+    p: &Started,
+    client: &kube::Client,
+    deadline: Duration,
+) -> Result<()> {
     use k8s_openapi::api::core::v1::ServiceAccount;
     let api: kube::Api<ServiceAccount> = kube::Api::namespaced(client.clone(), "default");
     let start = Instant::now();
@@ -272,7 +318,10 @@ async fn wait_default_service_account(p: &Started, client: &kube::Client, deadli
             bail!("kube-controller-manager exited; see {}", p.log);
         }
         if start.elapsed() > deadline {
-            bail!("kube-controller-manager did not create the default ServiceAccount within {deadline:?}; see {}", p.log);
+            bail!(
+                "kube-controller-manager did not create the default ServiceAccount within {deadline:?}; see {}",
+                p.log
+            );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

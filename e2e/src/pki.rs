@@ -43,8 +43,12 @@ impl Ca {
         let key = KeyPair::generate().context("generating CA key")?;
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, common_name);
-        params.distinguished_name.push(DnType::OrganizationName, "oxbow-testbed");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "oxbow-testbed");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -65,7 +69,8 @@ impl Ca {
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Ca> {
         let key = KeyPair::from_pem(key_pem).context("parsing CA key")?;
         let issuer_key = KeyPair::from_pem(key_pem).context("parsing CA key")?;
-        let issuer = Issuer::from_ca_cert_pem(cert_pem, issuer_key).context("parsing CA certificate")?;
+        let issuer =
+            Issuer::from_ca_cert_pem(cert_pem, issuer_key).context("parsing CA certificate")?;
         Ok(Ca {
             cert_pem: cert_pem.to_string(),
             key,
@@ -85,22 +90,33 @@ impl Ca {
 
     fn sign(&self, cn: &str, org: Option<&str>, sans: &[&str], server: bool) -> Result<Leaf> {
         let key = KeyPair::generate().context("generating key")?;
-        let mut params = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .context("building certificate parameters")?;
+        let mut params =
+            CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .context("building certificate parameters")?;
         params.distinguished_name = DistinguishedName::new();
         if let Some(org) = org {
-            params.distinguished_name.push(DnType::OrganizationName, org);
+            params
+                .distinguished_name
+                .push(DnType::OrganizationName, org);
         }
         params.distinguished_name.push(DnType::CommonName, cn);
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         params.extended_key_usages = if server {
-            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth]
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ]
         } else {
             vec![ExtendedKeyUsagePurpose::ClientAuth]
         };
         params.use_authority_key_identifier_extension = true;
         validity(&mut params, 365);
-        let cert = params.signed_by(&key, &self.issuer).context("signing certificate")?;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .context("signing certificate")?;
         Ok(Leaf {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
@@ -110,8 +126,8 @@ impl Ca {
 
 /// Writes `contents` to `path`, readable only by its owner (keys live here).
 pub fn write_private(path: &Path, contents: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut f = fs::OpenOptions::new()
         .create(true)
         .truncate(true)
@@ -130,15 +146,26 @@ mod tests {
     #[test]
     fn server_certificate_is_signed_by_its_ca_and_carries_sans() {
         let ca = Ca::new("test-ca").unwrap();
-        let leaf = ca.server_cert("broker", &["localhost", "127.0.0.1"]).unwrap();
-        assert!(leaf.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8 key for Kafka's PEM store");
+        let leaf = ca
+            .server_cert("broker", &["localhost", "127.0.0.1"])
+            .unwrap();
+        assert!(
+            leaf.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"),
+            "PKCS#8 key for Kafka's PEM store"
+        );
         let (_, pem) = x509_parser::pem::parse_x509_pem(leaf.cert_pem.as_bytes()).unwrap();
         let cert = pem.parse_x509().unwrap();
         let (_, ca_pem) = x509_parser::pem::parse_x509_pem(ca.cert_pem.as_bytes()).unwrap();
         let ca_cert = ca_pem.parse_x509().unwrap();
         assert_eq!(cert.issuer(), ca_cert.subject());
         cert.verify_signature(Some(ca_cert.public_key())).unwrap();
-        let sans = cert.subject_alternative_name().unwrap().unwrap().value.general_names.len();
+        let sans = cert
+            .subject_alternative_name()
+            .unwrap()
+            .unwrap()
+            .value
+            .general_names
+            .len();
         assert_eq!(sans, 2);
     }
 

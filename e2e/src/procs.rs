@@ -60,7 +60,9 @@ pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             // The state is the field after the parenthesised command name.
-            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next());
             !matches!(state, Some("Z") | Some("X") | None)
         }
         Err(_) => false,
@@ -75,10 +77,18 @@ pub fn wait_for_port(proc: &Started, addr: SocketAddr, deadline: Duration) -> Re
             return Ok(());
         }
         if !alive(proc.pid) {
-            bail!("{} exited before listening on {addr}; see {}", proc.name, proc.log);
+            bail!(
+                "{} exited before listening on {addr}; see {}",
+                proc.name,
+                proc.log
+            );
         }
         if start.elapsed() > deadline {
-            bail!("{} did not listen on {addr} within {deadline:?}; see {}", proc.name, proc.log);
+            bail!(
+                "{} did not listen on {addr} within {deadline:?}; see {}",
+                proc.name,
+                proc.log
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -42,7 +42,10 @@ impl State {
         let mut put = |k: &str, v: &str| {
             let _ = writeln!(out, "export {k}='{}'", v.replace('\'', r"'\''"));
         };
-        put("KUBECONFIG", &self.kubernetes.kubeconfig.display().to_string());
+        put(
+            "KUBECONFIG",
+            &self.kubernetes.kubeconfig.display().to_string(),
+        );
         put("KUBECTL", &self.kubernetes.kubectl.display().to_string());
         put("KAFKA_BOOTSTRAP", &self.kafka.bootstrap);
         put("KAFKA_SCRAM_BOOTSTRAP", &self.kafka.scram_bootstrap);
@@ -50,8 +53,14 @@ impl State {
         put("KAFKA_ADMIN_PASSWORD", &self.kafka.admin_password);
         put("KAFKA_TLS_BOOTSTRAP", &self.kafka.tls_bootstrap);
         put("KAFKA_CA_FILE", &self.kafka.ca_file.display().to_string());
-        put("KAFKA_CLIENTS_CA_CERT_FILE", &self.kafka.clients_ca_cert_file.display().to_string());
-        put("KAFKA_CLIENTS_CA_KEY_FILE", &self.kafka.clients_ca_key_file.display().to_string());
+        put(
+            "KAFKA_CLIENTS_CA_CERT_FILE",
+            &self.kafka.clients_ca_cert_file.display().to_string(),
+        );
+        put(
+            "KAFKA_CLIENTS_CA_KEY_FILE",
+            &self.kafka.clients_ca_key_file.display().to_string(),
+        );
         for p in &self.procs {
             let _ = writeln!(out, "# log of {} (pid {}): {}", p.name, p.pid, p.log);
         }
@@ -71,7 +80,9 @@ fn state_file() -> PathBuf {
 pub fn read_state() -> Result<Option<State>> {
     let path = state_file();
     match std::fs::read_to_string(&path) {
-        Ok(s) => Ok(Some(serde_json::from_str(&s).with_context(|| format!("parsing {}", path.display()))?)),
+        Ok(s) => Ok(Some(
+            serde_json::from_str(&s).with_context(|| format!("parsing {}", path.display()))?,
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
@@ -105,11 +116,17 @@ pub async fn up(opts: &UpOptions) -> Result<State> {
             // Stop whichever half came up before reporting the failure.
             let mut errors = Vec::new();
             match k {
-                Ok(k) => k.procs.iter().for_each(|p| procs::stop(p, Duration::from_secs(5))),
+                Ok(k) => k
+                    .procs
+                    .iter()
+                    .for_each(|p| procs::stop(p, Duration::from_secs(5))),
                 Err(e) => errors.push(format!("kubernetes: {e:#}")),
             }
             match f {
-                Ok(f) => f.procs.iter().for_each(|p| procs::stop(p, Duration::from_secs(5))),
+                Ok(f) => f
+                    .procs
+                    .iter()
+                    .for_each(|p| procs::stop(p, Duration::from_secs(5))),
                 Err(e) => errors.push(format!("kafka: {e:#}")),
             }
             bail!("testbed up failed: {}", errors.join("; "));

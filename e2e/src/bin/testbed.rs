@@ -7,7 +7,10 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(version, about = "Oxbow's testbed: a real Kubernetes control plane and a real Kafka on loopback")]
+#[command(
+    version,
+    about = "Oxbow's testbed: a real Kubernetes control plane and a real Kafka on loopback"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -34,7 +37,10 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Up { kafka_nodes } => {
-            anyhow::ensure!(matches!(kafka_nodes, 1 | 3), "--kafka-nodes must be 1 or 3, not {kafka_nodes}");
+            anyhow::ensure!(
+                matches!(kafka_nodes, 1 | 3),
+                "--kafka-nodes must be 1 or 3, not {kafka_nodes}"
+            );
             let started = Instant::now();
             let state = e2e::testbed::up(&e2e::testbed::UpOptions { kafka_nodes }).await?;
             print!("{}", state.shell_exports());
