@@ -555,6 +555,12 @@ pub struct KafkaAdmin {
     shared: Arc<Shared>,
 }
 
+// Operators share one client across tasks: a compile error if it stops being `Send + Sync`.
+const _: fn() = || {
+    fn shared<T: Send + Sync + Clone + 'static>() {}
+    shared::<KafkaAdmin>();
+};
+
 impl fmt::Debug for KafkaAdmin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KafkaAdmin")

@@ -12,15 +12,15 @@
 #![allow(unsafe_code)]
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     ffi::{CStr, CString, c_char, c_int},
     ptr::{self, NonNull},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     thread,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use rdkafka::{
@@ -246,10 +246,23 @@ unsafe impl Sync for MainQueue {}
 /// Forwards the log lines and client errors librdkafka puts on the main queue to `tracing`.
 /// rdkafka routes librdkafka's logs to that queue and only its producers and consumers poll it;
 /// without this thread they would pile up unseen (a failing SCRAM login is only logged there).
+/// It also remembers the latest client error, because an admin request that cannot reach the
+/// controller only says "timed out", and the reason (a refused login, a bad certificate) is in
+/// the client errors.
 struct LogForwarder {
     queue: Arc<MainQueue>,
     stop: Arc<AtomicBool>,
+    recent_errors: Arc<Mutex<VecDeque<ClientError>>>,
     thread: Option<thread::JoinHandle<()>>,
+}
+
+/// A client-level error: librdkafka's error event, or a log line at error level.
+#[derive(Clone, Debug)]
+struct ClientError {
+    at: Instant,
+    /// The error code, for error events.
+    code: Option<c_int>,
+    message: String,
 }
 
 impl LogForwarder {
@@ -260,7 +273,8 @@ impl LogForwarder {
                 .ok_or_else(|| CallError::CreateClient("librdkafka has no main queue".into()))?;
         let queue = Arc::new(MainQueue(queue));
         let stop = Arc::new(AtomicBool::new(false));
-        let (q, s) = (queue.clone(), stop.clone());
+        let recent_errors = Arc::new(Mutex::new(VecDeque::new()));
+        let (q, s, recent) = (queue.clone(), stop.clone(), recent_errors.clone());
         let thread = thread::Builder::new()
             .name("kafka-admin-log".into())
             .spawn(move || {
@@ -272,8 +286,12 @@ impl LogForwarder {
                             rd::rd_kafka_event_destroy,
                         )
                     };
-                    if let Some(event) = event {
-                        forward_event(&event);
+                    if let Some(error) = event.and_then(|e| forward_event(&e)) {
+                        let mut recent = recent.lock().unwrap_or_else(|p| p.into_inner());
+                        if recent.len() == RECENT_ERRORS {
+                            recent.pop_front();
+                        }
+                        recent.push_back(error);
                     }
                 }
             })
@@ -281,8 +299,15 @@ impl LogForwarder {
         Ok(LogForwarder {
             queue,
             stop,
+            recent_errors,
             thread: Some(thread),
         })
+    }
+
+    /// The client errors seen since `since`, oldest first.
+    fn errors_since(&self, since: Instant) -> Vec<ClientError> {
+        let recent = self.recent_errors.lock().unwrap_or_else(|p| p.into_inner());
+        recent.iter().filter(|e| e.at >= since).cloned().collect()
     }
 }
 
@@ -297,7 +322,8 @@ impl Drop for LogForwarder {
     }
 }
 
-fn forward_event(event: &Owned<rd::rd_kafka_event_t>) {
+/// Logs one main-queue event; returns it when it is a client error.
+fn forward_event(event: &Owned<rd::rd_kafka_event_t>) -> Option<ClientError> {
     // SAFETY: `event` is a live event; strings are copied before it is destroyed.
     unsafe {
         match rd::rd_kafka_event_type(event.ptr()) {
@@ -308,20 +334,64 @@ fn forward_event(event: &Owned<rd::rd_kafka_event_t>) {
                     let msg = copy_str(msg).unwrap_or_default();
                     // syslog levels: 0-3 error, 4 warning, 5-6 notice/info, 7 debug.
                     match level {
-                        0..=3 => tracing::error!(target: "librdkafka", facility = %fac, "{msg}"),
+                        0..=3 => {
+                            tracing::error!(target: "librdkafka", facility = %fac, "{msg}");
+                            return Some(ClientError {
+                                at: Instant::now(),
+                                code: None,
+                                message: msg,
+                            });
+                        }
                         4 => tracing::warn!(target: "librdkafka", facility = %fac, "{msg}"),
                         5 | 6 => tracing::info!(target: "librdkafka", facility = %fac, "{msg}"),
                         _ => tracing::debug!(target: "librdkafka", facility = %fac, "{msg}"),
                     }
                 }
+                None
             }
             rd::RD_KAFKA_EVENT_ERROR => {
                 let code = int_results::rd_kafka_event_error(event.ptr());
                 let f = failure(code, copy_str(rd::rd_kafka_event_error_string(event.ptr())));
                 tracing::warn!(target: "librdkafka", reason = f.reason(), "{f}");
+                Some(ClientError {
+                    at: Instant::now(),
+                    code: Some(code),
+                    message: f.message,
+                })
             }
-            _ => {}
+            _ => None,
         }
+    }
+}
+
+/// How many client errors the log thread keeps for explaining timeouts.
+const RECENT_ERRORS: usize = 16;
+/// librdkafka's `_TIMED_OUT`.
+const LOCAL_TIMED_OUT: c_int = -185;
+/// librdkafka's `_ALL_BROKERS_DOWN`, a consequence of the other errors, never their cause.
+const LOCAL_ALL_BROKERS_DOWN: c_int = -187;
+
+/// A request that timed out names the client error that most likely caused it (the latest
+/// one with a code other than "all brokers down", for example `_AUTHENTICATION` or `_SSL`;
+/// else the latest one): the failure takes that code and keeps both messages.
+fn explain_timeout(timed_out: KafkaFailure, meanwhile: &[ClientError]) -> KafkaFailure {
+    if timed_out.code != LOCAL_TIMED_OUT {
+        return timed_out;
+    }
+    let cause = meanwhile
+        .iter()
+        .rev()
+        .find(|e| e.code.is_some_and(|c| c != LOCAL_ALL_BROKERS_DOWN))
+        .or(meanwhile.last());
+    match cause {
+        Some(cause) => KafkaFailure::new(
+            cause.code.unwrap_or(timed_out.code),
+            format!(
+                "{} (client error meanwhile: {})",
+                timed_out.message, cause.message
+            ),
+        ),
+        None => timed_out,
     }
 }
 
@@ -329,8 +399,11 @@ fn forward_event(event: &Owned<rd::rd_kafka_event_t>) {
 pub struct AdminHandle {
     // Field order matters: the log thread holds a reference to the main queue, which must be
     // released (forwarder dropped first) before the client is destroyed.
-    _logs: LogForwarder,
+    logs: LogForwarder,
     client: Client<DefaultClientContext>,
+    /// When Kafka last answered without a request-level error: client errors before that are
+    /// history, those after it may explain a timeout (librdkafka reports a repeated error once).
+    last_answer: Mutex<Instant>,
 }
 
 /// Which admin options a call takes.
@@ -351,6 +424,10 @@ impl AdminHandle {
         let native = config
             .create_native_config()
             .map_err(|e| CallError::CreateClient(e.to_string()))?;
+        // Client errors as events with their codes (otherwise librdkafka only logs them), so a
+        // timed-out request can say it was, say, an authentication failure.
+        // SAFETY: a live configuration object not yet handed to rd_kafka_new.
+        unsafe { rd::rd_kafka_conf_set_events(native.ptr(), rd::RD_KAFKA_EVENT_ERROR) };
         // A producer handle, as rdkafka's own AdminClient uses: the lighter of the two kinds.
         let client = Client::new(
             config,
@@ -361,9 +438,14 @@ impl AdminHandle {
         .map_err(|e| CallError::CreateClient(e.to_string()))?;
         let logs = LogForwarder::start(client.native_ptr())?;
         Ok(AdminHandle {
-            _logs: logs,
+            logs,
             client,
+            last_answer: Mutex::new(Instant::now()),
         })
+    }
+
+    fn last_answer(&self) -> std::sync::MutexGuard<'_, Instant> {
+        self.last_answer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Sends one admin request on a queue of its own and waits for its answer.
@@ -431,7 +513,7 @@ impl AdminHandle {
         let queue = unsafe { Owned::new(rd::rd_kafka_queue_new(rk), rd::rd_kafka_queue_destroy) }
             .ok_or_else(|| CallError::BuildRequest("no result queue".into()))?;
         submit(rk, options.ptr(), queue.ptr());
-        let wait = timeout + ANSWER_MARGIN;
+        let wait = timeout.saturating_add(ANSWER_MARGIN);
         // SAFETY: live queue; the event returned is ours.
         let event = unsafe {
             Owned::new(
@@ -445,7 +527,11 @@ impl AdminHandle {
             let code = int_results::rd_kafka_event_error(event.ptr());
             if code != 0 {
                 let message = copy_str(rd::rd_kafka_event_error_string(event.ptr()));
-                return Err(CallError::Kafka(failure(code, message)));
+                let failure = failure(code, message);
+                return Err(CallError::Kafka(explain_timeout(
+                    failure,
+                    &self.logs.errors_since(*self.last_answer()),
+                )));
             }
             let kind = rd::rd_kafka_event_type(event.ptr());
             if kind != call.answer {
@@ -456,6 +542,7 @@ impl AdminHandle {
                 )));
             }
         }
+        *self.last_answer() = Instant::now();
         Ok(event)
     }
 
@@ -1762,6 +1849,35 @@ mod tests {
             ..ok
         };
         assert!(new_topic(&nul).err().unwrap().message.contains("NUL"));
+    }
+
+    #[test]
+    fn a_timeout_takes_the_code_of_the_client_error_that_caused_it() {
+        let timed_out =
+            || KafkaFailure::new(LOCAL_TIMED_OUT, "Failed while waiting for controller");
+        let error = |code, message: &str| ClientError {
+            at: Instant::now(),
+            code,
+            message: message.into(),
+        };
+        let meanwhile = [
+            error(Some(-169), "SASL authentication error"),
+            error(Some(LOCAL_ALL_BROKERS_DOWN), "1/1 brokers are down"),
+            error(None, "a log line at error level"),
+        ];
+        let f = explain_timeout(timed_out(), &meanwhile);
+        assert_eq!(f.reason(), "Authentication");
+        assert_eq!(
+            f.message,
+            "Failed while waiting for controller (client error meanwhile: SASL authentication error)"
+        );
+        // With nothing better, "all brokers down" still says more than a bare timeout.
+        let f = explain_timeout(timed_out(), &meanwhile[1..2]);
+        assert_eq!(f.code, LOCAL_ALL_BROKERS_DOWN);
+        assert_eq!(explain_timeout(timed_out(), &[]), timed_out());
+        // Kafka's own refusals are never rewritten.
+        let refused = KafkaFailure::new(36, "exists");
+        assert_eq!(explain_timeout(refused.clone(), &meanwhile), refused);
     }
 
     #[test]
