@@ -30,12 +30,18 @@ impl ReconcileMetrics {
     /// Creates the families and registers them.
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
         let reconciliations = IntCounterVec::new(
-            Opts::new("oxbow_reconciliations_total", "Reconciliations by kind and outcome"),
+            Opts::new(
+                "oxbow_reconciliations_total",
+                "Reconciliations by kind and outcome",
+            ),
             &["kind", "outcome"],
         )?;
         let duration = HistogramVec::new(
-            HistogramOpts::new("oxbow_reconcile_duration_seconds", "Duration of reconciliations")
-                .buckets(DURATION_BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "oxbow_reconcile_duration_seconds",
+                "Duration of reconciliations",
+            )
+            .buckets(DURATION_BUCKETS.to_vec()),
             &["kind"],
         )?;
         let resources = IntGaugeVec::new(
@@ -60,8 +66,12 @@ impl ReconcileMetrics {
 
     /// Records one finished reconciliation.
     pub fn observe(&self, kind: &str, outcome: &str, took: Duration) {
-        self.reconciliations.with_label_values(&[kind, outcome]).inc();
-        self.duration.with_label_values(&[kind]).observe(took.as_secs_f64());
+        self.reconciliations
+            .with_label_values(&[kind, outcome])
+            .inc();
+        self.duration
+            .with_label_values(&[kind])
+            .observe(took.as_secs_f64());
     }
 
     /// A histogram for one kind, for callers that time many reconciliations.
@@ -86,7 +96,9 @@ mod tests {
         m.observe("KafkaTopic", "success", Duration::from_millis(3));
         m.observe("KafkaTopic", "success", Duration::from_millis(4));
         m.observe("KafkaTopic", "CreateTopics", Duration::from_millis(5));
-        m.resources.with_label_values(&["KafkaTopic", "ready"]).set(2);
+        m.resources
+            .with_label_values(&["KafkaTopic", "ready"])
+            .set(2);
         let families = registry.gather();
         let total = families
             .iter()
@@ -95,10 +107,18 @@ mod tests {
         let mut counts: Vec<(String, u64)> = total
             .get_metric()
             .iter()
-            .map(|m| (m.get_label()[1].value().to_string(), m.get_counter().value() as u64))
+            .map(|m| {
+                (
+                    m.get_label()[1].value().to_string(),
+                    m.get_counter().value() as u64,
+                )
+            })
             .collect();
         counts.sort();
-        assert_eq!(counts, vec![("CreateTopics".into(), 1), ("success".into(), 2)]);
+        assert_eq!(
+            counts,
+            vec![("CreateTopics".into(), 1), ("success".into(), 2)]
+        );
         let hist = families
             .iter()
             .find(|f| f.name() == "oxbow_reconcile_duration_seconds")

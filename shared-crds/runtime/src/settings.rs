@@ -49,7 +49,8 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
 
     /// A required string.
     pub fn required(&self, name: &str) -> Result<String, SettingError> {
-        self.get(name).ok_or_else(|| SettingError::Missing { name: name.into() })
+        self.get(name)
+            .ok_or_else(|| SettingError::Missing { name: name.into() })
     }
 
     /// An optional value parsed with `FromStr`, or `default` when unset.
@@ -70,7 +71,12 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
 
     /// An optional value that must be one of `allowed` (compared case-insensitively); returns
     /// the allowed spelling.
-    pub fn one_of(&self, name: &str, allowed: &[&'static str], default: &'static str) -> Result<&'static str, SettingError> {
+    pub fn one_of(
+        &self,
+        name: &str,
+        allowed: &[&'static str],
+        default: &'static str,
+    ) -> Result<&'static str, SettingError> {
         match self.get(name) {
             None => Ok(default),
             Some(v) => allowed
@@ -88,8 +94,10 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
 
 #[cfg(test)]
 pub(crate) fn map_settings(pairs: &[(&str, &str)]) -> Settings<impl Fn(&str) -> Option<String>> {
-    let map: std::collections::HashMap<String, String> =
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let map: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     Settings::new(move |k| map.get(k).cloned())
 }
 
@@ -108,14 +116,22 @@ mod tests {
     #[test]
     fn empty_value_counts_as_unset() {
         let s = map_settings(&[("OXBOW_CLUSTER", "  ")]);
-        assert!(matches!(s.required("OXBOW_CLUSTER"), Err(SettingError::Missing { .. })));
+        assert!(matches!(
+            s.required("OXBOW_CLUSTER"),
+            Err(SettingError::Missing { .. })
+        ));
     }
 
     #[test]
     fn malformed_number_names_variable_and_value() {
         let s = map_settings(&[("OXBOW_KAFKA_POLL_INTERVAL_SECONDS", "ten")]);
-        let err = s.parse_or("OXBOW_KAFKA_POLL_INTERVAL_SECONDS", 30u64).unwrap_err();
-        assert!(err.to_string().starts_with("OXBOW_KAFKA_POLL_INTERVAL_SECONDS=\"ten\" is invalid"));
+        let err = s
+            .parse_or("OXBOW_KAFKA_POLL_INTERVAL_SECONDS", 30u64)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("OXBOW_KAFKA_POLL_INTERVAL_SECONDS=\"ten\" is invalid")
+        );
         assert_eq!(s.parse_or("UNSET", 30u64).unwrap(), 30);
     }
 

@@ -34,7 +34,12 @@ pub fn init(format: LogFormat) {
             )
             .init(),
         LogFormat::Json => registry
-            .with(fmt::layer().json().flatten_event(true).with_current_span(false))
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false),
+            )
             .init(),
     }
 }

@@ -35,7 +35,10 @@ impl SecurityProtocol {
         matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
     }
     fn sasl(self) -> bool {
-        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
     }
 }
 
@@ -88,7 +91,9 @@ fn readable(name: &str, path: String) -> Result<PathBuf, SettingError> {
 
 impl KafkaConnection {
     /// Reads and checks the `OXBOW_KAFKA_*` settings.
-    pub fn from_settings<F: Fn(&str) -> Option<String>>(s: &Settings<F>) -> Result<Self, SettingError> {
+    pub fn from_settings<F: Fn(&str) -> Option<String>>(
+        s: &Settings<F>,
+    ) -> Result<Self, SettingError> {
         let bootstrap_servers = s.required("OXBOW_KAFKA_BOOTSTRAP_SERVERS")?;
         let protocol = match s.one_of(
             "OXBOW_KAFKA_SECURITY_PROTOCOL",
@@ -107,10 +112,21 @@ impl KafkaConnection {
         let cert = s.get("OXBOW_KAFKA_CERT_FILE");
         let key = s.get("OXBOW_KAFKA_KEY_FILE");
         let client_cert = match (cert, key) {
-            (Some(c), Some(k)) => Some((readable("OXBOW_KAFKA_CERT_FILE", c)?, readable("OXBOW_KAFKA_KEY_FILE", k)?)),
+            (Some(c), Some(k)) => Some((
+                readable("OXBOW_KAFKA_CERT_FILE", c)?,
+                readable("OXBOW_KAFKA_KEY_FILE", k)?,
+            )),
             (None, None) => None,
-            (Some(_), None) => return Err(SettingError::Missing { name: "OXBOW_KAFKA_KEY_FILE".into() }),
-            (None, Some(_)) => return Err(SettingError::Missing { name: "OXBOW_KAFKA_CERT_FILE".into() }),
+            (Some(_), None) => {
+                return Err(SettingError::Missing {
+                    name: "OXBOW_KAFKA_KEY_FILE".into(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(SettingError::Missing {
+                    name: "OXBOW_KAFKA_CERT_FILE".into(),
+                });
+            }
         };
         if client_cert.is_some() && !protocol.tls() {
             return Err(SettingError::Invalid {
@@ -178,7 +194,10 @@ mod tests {
     #[test]
     fn missing_bootstrap_servers_is_named() {
         let err = KafkaConnection::from_settings(&map_settings(&[])).unwrap_err();
-        assert_eq!(err.to_string(), "OXBOW_KAFKA_BOOTSTRAP_SERVERS is required but not set");
+        assert_eq!(
+            err.to_string(),
+            "OXBOW_KAFKA_BOOTSTRAP_SERVERS is required but not set"
+        );
     }
 
     #[test]
@@ -189,7 +208,10 @@ mod tests {
             ("OXBOW_KAFKA_SASL_USERNAME", "op"),
         ]);
         let err = KafkaConnection::from_settings(&s).unwrap_err();
-        assert_eq!(err.to_string(), "OXBOW_KAFKA_SASL_PASSWORD is required but not set");
+        assert_eq!(
+            err.to_string(),
+            "OXBOW_KAFKA_SASL_PASSWORD is required but not set"
+        );
     }
 
     #[test]
@@ -216,7 +238,11 @@ mod tests {
             ("OXBOW_KAFKA_CA_FILE", "/nonexistent/ca.crt"),
         ]);
         let err = KafkaConnection::from_settings(&s).unwrap_err();
-        assert!(err.to_string().starts_with("OXBOW_KAFKA_CA_FILE=\"/nonexistent/ca.crt\" is invalid"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("OXBOW_KAFKA_CA_FILE=\"/nonexistent/ca.crt\" is invalid"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -227,7 +253,10 @@ mod tests {
             ("OXBOW_KAFKA_CERT_FILE", "/etc/hostname"),
         ]);
         let err = KafkaConnection::from_settings(&s).unwrap_err();
-        assert_eq!(err.to_string(), "OXBOW_KAFKA_KEY_FILE is required but not set");
+        assert_eq!(
+            err.to_string(),
+            "OXBOW_KAFKA_KEY_FILE is required but not set"
+        );
     }
 
     #[test]
