@@ -48,13 +48,17 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "build"
 cargo build --workspace --all-targets --locked
 
+# The binary the workspace build just made: `cargo run -p e2e` would resolve features for e2e
+# alone and rebuild shared dependencies.
+testbed="${CARGO_TARGET_DIR:-$root/target}/debug/testbed"
+
 log "testbed prepare (control plane binaries, Kafka jars)"
-cargo run -q -p e2e --bin testbed -- prepare
+"$testbed" prepare
 
 log "testbed up"
-cleanup() { cargo run -q -p e2e --bin testbed -- down || true; }
+cleanup() { "$testbed" down || true; }
 trap cleanup EXIT
-eval "$(cargo run -q -p e2e --bin testbed -- up)"
+eval "$("$testbed" up)"
 
 log "tests"
 cargo test --workspace --locked --no-fail-fast -- --test-threads=4
