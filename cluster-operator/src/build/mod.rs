@@ -1,0 +1,4 @@
+//! Builders: pure functions from the validated model ([`crate::model::ResolvedCluster`]) to what
+//! the operator writes, one file per kind of output. Pure: no I/O.
+
+pub mod kafka_config;

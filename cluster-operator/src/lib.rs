@@ -1,0 +1,12 @@
+//! The Oxbow cluster operator as a library: the validated model of a Kafka cluster (`model`), the
+//! pure builders of what the operator writes (`build`) and the pure decisions it takes
+//! (`plan`: rolling restarts, broker scale-down). The binary in `main.rs` wires them to
+//! Kubernetes and Kafka. Everything in these modules is pure: no I/O, no clock, no randomness.
+
+pub mod build;
+pub mod model;
+pub mod pki;
+pub mod plan;
+
+#[cfg(test)]
+pub(crate) mod test_fixtures;
