@@ -253,22 +253,23 @@ pub enum AclOperation {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaUserQuotas {
-    /// Bytes per second the user may produce to each broker before being throttled.
+    /// Bytes per second the user may produce to each broker before being throttled (at least 1:
+    /// Kafka refuses 0).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 1))]
     pub producer_byte_rate: Option<i64>,
-    /// Bytes per second the user may fetch from each broker before being throttled.
+    /// Bytes per second the user may fetch from each broker before being throttled (at least 1).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 1))]
     pub consumer_byte_rate: Option<i64>,
-    /// Percentage of the brokers' network and I/O thread time the user may use.
+    /// Percentage of the brokers' network and I/O thread time the user may use (at least 1).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 1))]
     pub request_percentage: Option<i32>,
     /// Partitions per second the user may create or delete (create topics, create partitions
-    /// and delete topics requests).
+    /// and delete topics requests); above 0.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
+    #[schemars(extend("minimum" = 0, "exclusiveMinimum" = true))]
     pub controller_mutation_rate: Option<f64>,
 }
 

@@ -157,14 +157,17 @@ fn walk(schema: &Value, value: &Value, path: String, out: &mut Admission) {
         reject(out, path.clone(), format!("Unsupported value: {value}"));
     }
     if let Some(n) = value.as_f64() {
-        if let Some(min) = schema["minimum"].as_f64()
-            && n < min
-        {
-            reject(
-                out,
-                path.clone(),
-                format!("should be greater than or equal to {min}"),
-            );
+        let exclusive = schema["exclusiveMinimum"].as_bool() == Some(true);
+        if let Some(min) = schema["minimum"].as_f64() {
+            if exclusive && n <= min {
+                reject(out, path.clone(), format!("should be greater than {min}"));
+            } else if !exclusive && n < min {
+                reject(
+                    out,
+                    path.clone(),
+                    format!("should be greater than or equal to {min}"),
+                );
+            }
         }
         if let Some(max) = schema["maximum"].as_f64()
             && n > max
