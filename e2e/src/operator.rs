@@ -46,7 +46,8 @@ pub fn binary(name: &str) -> Result<PathBuf> {
 }
 
 /// Settings (environment variables) for an operator process. Nothing is inherited from the
-/// test's environment except `RUST_LOG`, so a stray `OXBOW_*` variable cannot change a test.
+/// test's environment except `RUST_LOG` (when not set here), so a stray `OXBOW_*` variable
+/// cannot change a test.
 #[derive(Clone, Default)]
 pub struct OperatorEnv {
     vars: BTreeMap<String, String>,
@@ -103,6 +104,21 @@ impl OperatorEnv {
             .set("OXBOW_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
             .set("OXBOW_KAFKA_SASL_USERNAME", &env.kafka_admin_user)
             .set("OXBOW_KAFKA_SASL_PASSWORD", &env.kafka_admin_password)
+    }
+
+    /// A user operator connecting like [`Self::topic_operator_scram`] (the connection settings
+    /// are the same variables), signing TLS users' certificates with the testbed's clients CA,
+    /// the one the mTLS listener trusts.
+    pub fn user_operator_scram(env: &TestEnv, namespace: &str, cluster: &str) -> Self {
+        Self::topic_operator_scram(env, namespace, cluster)
+            .set(
+                "OXBOW_CLIENTS_CA_CERT_FILE",
+                env.kafka_clients_ca_cert_file.display().to_string(),
+            )
+            .set(
+                "OXBOW_CLIENTS_CA_KEY_FILE",
+                env.kafka_clients_ca_key_file.display().to_string(),
+            )
     }
 
     /// A topic operator connecting over mTLS with the given client certificate and key (see
@@ -194,12 +210,13 @@ impl OperatorProcess {
         let err = out.try_clone()?;
         let mut cmd = Command::new(&self.binary);
         cmd.env_clear()
-            .envs(&self.env.vars)
-            .env("OXBOW_HTTP_ADDR", self.http.to_string())
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            // The caller's settings win, `RUST_LOG` included.
+            .envs(&self.env.vars)
+            .env("OXBOW_HTTP_ADDR", self.http.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err));
@@ -225,6 +242,12 @@ impl OperatorProcess {
     /// The address of `/metrics`, `/healthz` and `/readyz`.
     pub fn http_addr(&self) -> SocketAddr {
         self.http
+    }
+
+    /// The process ID of the current run, while it has not been killed (for `/proc` readings
+    /// such as peak memory).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Whether the process is still running (a process that exited is reaped).
@@ -415,8 +438,7 @@ impl Metrics {
                     .iter()
                     .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
             })
-            .map(|s| s.value)
-            .sum()
+            .fold(0.0, |sum, s| sum + s.value)
     }
 }
 

@@ -11,7 +11,7 @@ use oxbow_runtime::{
     telemetry::LogFormat,
 };
 
-use crate::plan::{SyncMode, TopicFilter};
+use crate::plan::{NamesError, SyncMode, TopicFilter};
 
 /// Everything the topic operator is configured with.
 #[derive(Debug, Clone)]
@@ -29,7 +29,12 @@ pub struct Config {
     /// `/metrics`, `/healthz`, `/readyz`.
     pub http_addr: SocketAddr,
     pub log_format: LogFormat,
-    /// Kafka topics never managed (besides internal `__*` topics); whole-name regex.
+    /// `OXBOW_TOPIC_INCLUDE_PATTERN`: when set, only Kafka topics whose whole name matches this
+    /// regex are managed (default: all). Lets several operators share one Kafka, each with its
+    /// own prefix, which an exclude pattern alone cannot express (no look-ahead in Rust regex).
+    pub include_pattern: Option<String>,
+    /// `OXBOW_TOPIC_EXCLUDE_PATTERN`: Kafka topics never managed (besides internal `__*`
+    /// topics); whole-name regex, applied after the include pattern.
     pub exclude_pattern: Option<String>,
     /// Most Kubernetes writes in flight at once.
     pub kube_write_concurrency: usize,
@@ -39,16 +44,33 @@ pub struct Config {
 
 impl Config {
     /// Reads and checks every setting.
-    pub fn from_settings<F: Fn(&str) -> Option<String>>(s: &Settings<F>) -> Result<Config, SettingError> {
-        let sync = match s.one_of("OXBOW_TOPIC_SYNC", &["bidirectional", "kubernetes-to-kafka"], "bidirectional")? {
+    pub fn from_settings<F: Fn(&str) -> Option<String>>(
+        s: &Settings<F>,
+    ) -> Result<Config, SettingError> {
+        let sync = match s.one_of(
+            "OXBOW_TOPIC_SYNC",
+            &["bidirectional", "kubernetes-to-kafka"],
+            "bidirectional",
+        )? {
             "kubernetes-to-kafka" => SyncMode::KubernetesToKafka,
             _ => SyncMode::Bidirectional,
         };
+        let include_pattern = s.get("OXBOW_TOPIC_INCLUDE_PATTERN");
         let exclude_pattern = s.get("OXBOW_TOPIC_EXCLUDE_PATTERN");
-        if let Err(e) = TopicFilter::new(exclude_pattern.as_deref()) {
+        if let Err(e) =
+            TopicFilter::with_include(include_pattern.as_deref(), exclude_pattern.as_deref())
+        {
+            let (name, value) = match e {
+                NamesError::InvalidIncludePattern { .. } => {
+                    ("OXBOW_TOPIC_INCLUDE_PATTERN", &include_pattern)
+                }
+                NamesError::InvalidExcludePattern { .. } => {
+                    ("OXBOW_TOPIC_EXCLUDE_PATTERN", &exclude_pattern)
+                }
+            };
             return Err(SettingError::Invalid {
-                name: "OXBOW_TOPIC_EXCLUDE_PATTERN".into(),
-                value: exclude_pattern.unwrap_or_default(),
+                name: name.into(),
+                value: value.clone().unwrap_or_default(),
                 expected: format!("a regular expression ({e})"),
             });
         }
@@ -74,18 +96,26 @@ impl Config {
             kafka: KafkaConnection::from_settings(s)?,
             sync,
             kafka_poll_interval: positive_secs("OXBOW_KAFKA_POLL_INTERVAL_SECONDS", 15)?,
-            full_reconciliation_interval: positive_secs("OXBOW_FULL_RECONCILIATION_INTERVAL_SECONDS", 300)?,
+            full_reconciliation_interval: positive_secs(
+                "OXBOW_FULL_RECONCILIATION_INTERVAL_SECONDS",
+                300,
+            )?,
             http_addr: s.parse_or("OXBOW_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
             log_format,
+            include_pattern,
             exclude_pattern,
             kube_write_concurrency: concurrency.max(1),
             kafka_operation_timeout: positive_secs("OXBOW_KAFKA_OPERATION_TIMEOUT_SECONDS", 30)?,
         })
     }
 
-    /// The filter of managed Kafka topics (the pattern was checked in [`Config::from_settings`]).
+    /// The filter of managed Kafka topics (the patterns were checked in [`Config::from_settings`]).
     pub fn topic_filter(&self) -> TopicFilter {
-        TopicFilter::new(self.exclude_pattern.as_deref()).expect("checked when the config was read")
+        TopicFilter::with_include(
+            self.include_pattern.as_deref(),
+            self.exclude_pattern.as_deref(),
+        )
+        .expect("checked when the config was read")
     }
 }
 
@@ -94,15 +124,20 @@ mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Settings<impl Fn(&str) -> Option<String>> {
-        let map: std::collections::HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::new(move |k| map.get(k).cloned())
     }
 
     const MINIMAL: &[(&str, &str)] = &[
         ("OXBOW_NAMESPACE", "kafka"),
         ("OXBOW_CLUSTER", "my-cluster"),
-        ("OXBOW_KAFKA_BOOTSTRAP_SERVERS", "my-cluster-kafka-bootstrap:9092"),
+        (
+            "OXBOW_KAFKA_BOOTSTRAP_SERVERS",
+            "my-cluster-kafka-bootstrap:9092",
+        ),
     ];
 
     #[test]
@@ -116,10 +151,21 @@ mod tests {
 
     #[test]
     fn each_required_setting_is_named_when_missing() {
-        for missing in ["OXBOW_NAMESPACE", "OXBOW_CLUSTER", "OXBOW_KAFKA_BOOTSTRAP_SERVERS"] {
-            let pairs: Vec<_> = MINIMAL.iter().copied().filter(|(k, _)| *k != missing).collect();
+        for missing in [
+            "OXBOW_NAMESPACE",
+            "OXBOW_CLUSTER",
+            "OXBOW_KAFKA_BOOTSTRAP_SERVERS",
+        ] {
+            let pairs: Vec<_> = MINIMAL
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
             let err = Config::from_settings(&settings(&pairs)).unwrap_err();
-            assert_eq!(err.to_string(), format!("{missing} is required but not set"));
+            assert_eq!(
+                err.to_string(),
+                format!("{missing} is required but not set")
+            );
         }
     }
 
@@ -132,19 +178,46 @@ mod tests {
             ("OXBOW_HTTP_ADDR", "localhost"),
             ("OXBOW_LOG_FORMAT", "yaml"),
             ("OXBOW_TOPIC_EXCLUDE_PATTERN", "("),
+            ("OXBOW_TOPIC_INCLUDE_PATTERN", "[a-"),
         ];
         for (name, value) in cases {
             let mut pairs = MINIMAL.to_vec();
             pairs.push((name, value));
             let err = Config::from_settings(&settings(&pairs)).unwrap_err();
-            assert!(err.to_string().starts_with(&format!("{name}=")), "{name}={value}: {err}");
+            assert!(
+                err.to_string().starts_with(&format!("{name}=")),
+                "{name}={value}: {err}"
+            );
         }
+    }
+
+    #[test]
+    fn include_and_exclude_patterns_make_the_topic_filter() {
+        let mut pairs = MINIMAL.to_vec();
+        pairs.push(("OXBOW_TOPIC_INCLUDE_PATTERN", "team-a\\..*"));
+        pairs.push(("OXBOW_TOPIC_EXCLUDE_PATTERN", ".*-tmp"));
+        let filter = Config::from_settings(&settings(&pairs))
+            .unwrap()
+            .topic_filter();
+        assert!(filter.is_managed("team-a.orders"));
+        assert!(!filter.is_managed("team-b.orders"));
+        assert!(!filter.is_managed("team-a.orders-tmp"));
+        let all = Config::from_settings(&settings(MINIMAL))
+            .unwrap()
+            .topic_filter();
+        assert!(
+            all.is_managed("team-b.orders"),
+            "no include pattern: every topic"
+        );
     }
 
     #[test]
     fn one_way_mode_is_read() {
         let mut pairs = MINIMAL.to_vec();
         pairs.push(("OXBOW_TOPIC_SYNC", "kubernetes-to-kafka"));
-        assert_eq!(Config::from_settings(&settings(&pairs)).unwrap().sync, SyncMode::KubernetesToKafka);
+        assert_eq!(
+            Config::from_settings(&settings(&pairs)).unwrap().sync,
+            SyncMode::KubernetesToKafka
+        );
     }
 }

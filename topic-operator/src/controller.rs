@@ -6,32 +6,39 @@
 //! (bounded concurrency), the state store and statuses. Every poll interval a full pass observes
 //! all of Kafka, which is how Kafka-side changes are seen under KRaft (no watches).
 //!
-//! Stages of a pass: observe ([`Pass::observe`]), plan ([`Pass::plan`]), act on Kafka
-//! ([`Pass::act_kafka`]), act on Kubernetes and report ([`Pass::act_kube`]).
+//! Stages of a pass: observe, plan, act on Kafka (`act_kafka`), read the changes back
+//! (`KafkaSide::confirm`), act on Kubernetes and report (`act_kube`).
+//!
+//! Both sides are read from caches that lag: the `KafkaTopic` watch cache, and each broker's
+//! copy of the cluster metadata (seconds behind the controller under load). The rules that
+//! keep a stale read from being mistaken for a change: a topic is created or changed only once
+//! its `KafkaTopic` carries the finalizer; a base is stored only once Kafka shows the change
+//! (and the spec write, if any, succeeded); a topic this operator deleted is hidden by its
+//! topic ID until Kafka stops showing it; a topic is deleted because its `KafkaTopic` vanished
+//! only after a fresh LIST agrees; "already exists" for a topic seen missing is a stale read,
+//! decided again later.
 //! May touch: `KafkaTopic`s (spec, finalizers, status) and state ConfigMaps in the watched
 //! namespace, Events, and Kafka topics.
 
 use std::{
-    collections::{BTreeSet, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use futures::{StreamExt, stream};
 use k8s_openapi::{
-    api::core::v1::ConfigMap,
-    apimachinery::pkg::apis::meta::v1::Time,
-    jiff::Timestamp,
+    api::core::v1::ConfigMap, apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp,
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams},
+    api::{DeleteParams, ListParams, Patch, PatchParams},
     runtime::{
+        WatchStreamExt,
         events::{Event, EventType, Recorder, Reporter},
-        reflector::{self, Store},
+        reflector::{self, ObjectRef, Store},
         watcher,
         watcher::Event as WatchEvent,
-        WatchStreamExt,
     },
 };
 use oxbow_runtime::http::Readiness;
@@ -44,9 +51,12 @@ use tracing::{debug, info, warn};
 use crate::{
     config::Config,
     convert::{self, Handling},
-    kafka::{Failure, KafkaSide, KafkaView, TOPIC_DELETION_DISABLED, UNKNOWN_TOPIC_OR_PARTITION},
+    kafka::{
+        Expected, Failure, KafkaSide, KafkaView, TOPIC_ALREADY_EXISTS, TOPIC_DELETION_DISABLED,
+        Tombstones, UNKNOWN_TOPIC_OR_PARTITION,
+    },
     plan::{
-        AdminOp, BatchLimits, KafkaAction, SpecAction, TopicPlan, batch_admin_ops,
+        AdminOp, BatchLimits, KafkaAction, SpecAction, TopicPlan, TopicState, batch_admin_ops,
         plan_topic_in_cluster,
     },
     state_store::{FIELD_MANAGER, StateStore},
@@ -140,7 +150,13 @@ fn fingerprint(kt: &KafkaTopic) -> Fingerprint {
 }
 
 /// Runs the operator until the process ends.
-pub async fn run(cfg: Config, client: Client, kafka: KafkaSide, metrics: TopicMetrics, readiness: Readiness) -> anyhow::Result<()> {
+pub async fn run(
+    cfg: Config,
+    client: Client,
+    kafka: KafkaSide,
+    metrics: TopicMetrics,
+    readiness: Readiness,
+) -> anyhow::Result<()> {
     let topics: Api<KafkaTopic> = Api::namespaced(client.clone(), &cfg.namespace);
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &cfg.namespace);
     let (reader, writer) = reflector::store();
@@ -203,6 +219,7 @@ pub async fn run(cfg: Config, client: Client, kafka: KafkaSide, metrics: TopicMe
         metrics,
         brokers: None,
         dirty: dirty.clone(),
+        tombstones: Tombstones::default(),
     };
 
     // The first full pass lists both sides; after it the operator is ready.
@@ -274,6 +291,7 @@ struct Operator {
     metrics: TopicMetrics,
     brokers: Option<u32>,
     dirty: Arc<Dirty>,
+    tombstones: Tombstones,
 }
 
 /// One topic's decisions within a pass.
@@ -287,6 +305,10 @@ struct TopicWork {
 enum WorkKind {
     /// Synced by the 3-way merge.
     Plan(TopicPlan),
+    /// Add the finalizer, and nothing else: a topic is created or changed only once its
+    /// `KafkaTopic` carries the finalizer, so that deleting the resource always deletes it.
+    /// Adding it changes the resource, which brings it back in the next pass.
+    Guard,
     /// The owner is being deleted: delete the topic (if `delete_topic`), then release it.
     Finalize { delete_topic: bool },
     /// Report only (unmanaged, paused, excluded).
@@ -301,7 +323,7 @@ impl Operator {
 
         // Observe.
         let owners = self.owners();
-        let (view, names) = match scope {
+        let (mut view, names) = match scope {
             Scope::Full => {
                 let (view, took) = self.kafka.observe_all().await?;
                 self.metrics.last_poll_duration.set(took.as_secs_f64());
@@ -319,6 +341,8 @@ impl Operator {
                 (view, names.into_iter().collect())
             }
         };
+        self.tombstones
+            .hide(&mut view, |t| full || names.contains(t), Instant::now());
         let brokers = self.brokers.unwrap_or(u32::MAX);
 
         // Plan.
@@ -338,23 +362,65 @@ impl Operator {
             }
         }
 
+        let work = self.confirm_kubernetes_deletions(work).await;
+
         // Act on Kafka.
-        let failures = self.act_kafka(&work).await;
-        // Topics just created: read back their IDs (and broker-default counts) for store and status.
-        let created: Vec<String> = work
+        let mut failures = self.act_kafka(&work).await;
+        // "Already exists" for a topic this pass saw missing: the view was a lagging broker's
+        // copy of the metadata. Nothing is wrong and nothing is known yet; decide next time,
+        // without reporting a failure.
+        let lagging: HashSet<String> = work
             .iter()
             .filter(|w| matches!(&w.kind, WorkKind::Plan(p) if matches!(p.kafka, KafkaAction::Create(_))))
-            .filter(|w| !failures.contains_key(&w.topic))
+            .filter(|w| failures.get(&w.topic).is_some_and(|f| f.code == Some(TOPIC_ALREADY_EXISTS)))
             .map(|w| w.topic.clone())
             .collect();
-        let created_view = if created.is_empty() {
-            KafkaView::default()
+        let work: Vec<TopicWork> = work
+            .into_iter()
+            .filter(|w| !lagging.contains(&w.topic))
+            .collect();
+        for topic in &lagging {
+            failures.remove(topic);
+            self.dirty_later(topic);
+        }
+        // Read the changes back (and, for topics just created, their IDs and broker-default
+        // counts): only what Kafka shows may become the base.
+        let expected: Vec<(String, Expected)> = work
+            .iter()
+            .filter(|w| !failures.contains_key(&w.topic))
+            .filter_map(|w| expected_after(w).map(|e| (w.topic.clone(), e)))
+            .collect();
+        let (confirmed, unconfirmed) = if expected.is_empty() {
+            (KafkaView::default(), HashSet::new())
         } else {
-            self.kafka.observe(created).await.unwrap_or_default()
+            self.kafka.confirm(expected).await
         };
+        // Deletions not visible yet: hide the deleted topics until they are.
+        for w in &work {
+            let deleted = match failures.get(&w.topic) {
+                None => unconfirmed.contains(&w.topic),
+                Some(f) => f.code == Some(UNKNOWN_TOPIC_OR_PARTITION),
+            };
+            if deleted
+                && expected_after(w) == Some(Expected::Absent)
+                && let Some(id) = view
+                    .topics
+                    .get(&w.topic)
+                    .and_then(|t| t.topic_id.as_deref())
+            {
+                self.tombstones.record(&w.topic, id, Instant::now());
+            }
+        }
+        if !unconfirmed.is_empty() {
+            debug!(
+                topics = unconfirmed.len(),
+                "changes not visible in Kafka yet; deciding them again later"
+            );
+        }
 
         // Act on Kubernetes and report.
-        self.act_kube(work, losers, &view, &created_view, &failures).await;
+        self.act_kube(work, losers, &view, &confirmed, &unconfirmed, &failures)
+            .await;
         match self.store.flush().await {
             Ok(writes) => self.metrics.kube_writes.inc_by(writes as u64),
             Err(e) => warn!(error = %e, "writing the topic state failed; will retry"),
@@ -363,26 +429,90 @@ impl Operator {
             .reconcile
             .duration_for(KIND)
             .observe(started.elapsed().as_secs_f64());
-        debug!(full, took_ms = started.elapsed().as_millis() as u64, "pass done");
+        debug!(
+            full,
+            took_ms = started.elapsed().as_millis() as u64,
+            "pass done"
+        );
         Ok(())
+    }
+
+    /// Drops the deletion of topics whose `KafkaTopic` the cache lacks but the API server has.
+    ///
+    /// The plan deletes a topic whose `KafkaTopic` is absent while a base exists (the resource
+    /// went away without its finalizer). The watch cache lags the API server, though: a
+    /// `KafkaTopic` this operator created for a Kafka topic a moment ago may not be in it yet,
+    /// and deleting the topic then would destroy a topic (and its data) that is still wanted.
+    /// Such deletions are rare, so one fresh LIST before acting on them is cheap; when the LIST
+    /// fails, nothing is deleted this pass.
+    async fn confirm_kubernetes_deletions(&self, work: Vec<TopicWork>) -> Vec<TopicWork> {
+        let unowned_deletion = |w: &TopicWork| {
+            w.owner.is_none()
+                && matches!(&w.kind, WorkKind::Plan(p) if matches!(p.kafka, KafkaAction::Delete { .. }))
+        };
+        if !work.iter().any(unowned_deletion) {
+            return work;
+        }
+        let selector = format!("{}={}", labels::CLUSTER, self.cfg.cluster);
+        let present: Option<HashSet<String>> = match self
+            .topics
+            .list(&ListParams::default().labels(&selector))
+            .await
+        {
+            Ok(list) => Some(
+                list.items
+                    .iter()
+                    .map(|kt| kt.topic_name().to_owned())
+                    .collect(),
+            ),
+            Err(e) => {
+                warn!(error = %e, "listing KafkaTopics to confirm deletions failed; deleting nothing this pass");
+                None
+            }
+        };
+        work.into_iter()
+            .filter(|w| {
+                let keep =
+                    !unowned_deletion(w) || present.as_ref().is_some_and(|p| !p.contains(&w.topic));
+                if !keep {
+                    debug!(topic = %w.topic, "KafkaTopic not in the cache yet; topic kept");
+                }
+                keep
+            })
+            .collect()
     }
 
     /// `KafkaTopic`s by topic name, the managing one first (oldest, then by name).
     fn owners(&self) -> HashMap<String, Vec<Arc<KafkaTopic>>> {
         let mut owners: HashMap<String, Vec<Arc<KafkaTopic>>> = HashMap::new();
         for kt in self.reader.state() {
-            owners.entry(kt.topic_name().to_owned()).or_default().push(kt);
+            owners
+                .entry(kt.topic_name().to_owned())
+                .or_default()
+                .push(kt);
         }
         for group in owners.values_mut() {
             group.sort_by(|a, b| {
-                (a.metadata.creation_timestamp.as_ref().map(|t| t.0), a.name_any())
-                    .cmp(&(b.metadata.creation_timestamp.as_ref().map(|t| t.0), b.name_any()))
+                (
+                    a.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                    a.name_any(),
+                )
+                    .cmp(&(
+                        b.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                        b.name_any(),
+                    ))
             });
         }
         owners
     }
 
-    fn plan_topic(&mut self, topic: &str, owner: Option<Arc<KafkaTopic>>, view: &KafkaView, brokers: u32) -> Option<TopicWork> {
+    fn plan_topic(
+        &mut self,
+        topic: &str,
+        owner: Option<Arc<KafkaTopic>>,
+        view: &KafkaView,
+        brokers: u32,
+    ) -> Option<TopicWork> {
         let kafka = view.topics.get(topic);
         let base = self.store.get(topic).cloned();
         let managed_name = self.kafka.filter.is_managed(topic);
@@ -391,7 +521,11 @@ impl Operator {
                 return None;
             }
             let plan = plan_topic_in_cluster(base.as_ref(), None, kafka, self.cfg.sync, brokers);
-            return Some(TopicWork { topic: topic.into(), owner: None, kind: WorkKind::Plan(plan) });
+            return Some(TopicWork {
+                topic: topic.into(),
+                owner: None,
+                kind: WorkKind::Plan(plan),
+            });
         };
         let finalized = kt.finalizers().iter().any(|f| f == labels::TOPIC_FINALIZER);
         let handling = convert::handling(&kt);
@@ -400,13 +534,17 @@ impl Operator {
                 return None;
             }
             let delete_topic = handling == Handling::Managed && managed_name;
-            return Some(TopicWork { topic: topic.into(), owner: Some(kt), kind: WorkKind::Finalize { delete_topic } });
+            return Some(TopicWork {
+                topic: topic.into(),
+                owner: Some(kt),
+                kind: WorkKind::Finalize { delete_topic },
+            });
         }
         let kind = if !managed_name {
             WorkKind::Report(Outcome::NotReady {
                 reason: "TopicExcluded".into(),
                 message: format!(
-                    "topic {topic:?} is internal or matches OXBOW_TOPIC_EXCLUDE_PATTERN, so the operator does not manage it"
+                    "topic {topic:?} is internal, does not match OXBOW_TOPIC_INCLUDE_PATTERN or matches OXBOW_TOPIC_EXCLUDE_PATTERN, so the operator does not manage it"
                 ),
             })
         } else {
@@ -417,13 +555,24 @@ impl Operator {
                     WorkKind::Report(Outcome::Unmanaged)
                 }
                 Handling::Paused => WorkKind::Report(Outcome::Paused),
+                Handling::Managed if !finalized => WorkKind::Guard,
                 Handling::Managed => {
                     let kube = convert::kube_state(&kt);
-                    WorkKind::Plan(plan_topic_in_cluster(base.as_ref(), Some(&kube), kafka, self.cfg.sync, brokers))
+                    WorkKind::Plan(plan_topic_in_cluster(
+                        base.as_ref(),
+                        Some(&kube),
+                        kafka,
+                        self.cfg.sync,
+                        brokers,
+                    ))
                 }
             }
         };
-        Some(TopicWork { topic: topic.into(), owner: Some(kt), kind })
+        Some(TopicWork {
+            topic: topic.into(),
+            owner: Some(kt),
+            kind,
+        })
     }
 
     /// Sends every Kafka change of the pass in batched requests; returns the failed topics.
@@ -456,19 +605,34 @@ impl Operator {
         work: Vec<TopicWork>,
         losers: Vec<(Arc<KafkaTopic>, Arc<KafkaTopic>)>,
         view: &KafkaView,
-        created: &KafkaView,
+        confirmed: &KafkaView,
+        unconfirmed: &HashSet<String>,
         failures: &HashMap<String, Failure>,
     ) {
         let now = Time(Timestamp::now());
         let mut writes: Vec<KubeWrite> = Vec::new();
+        // Bases stored ahead of the writes that make them true, with the base they replaced.
+        let mut stored_ahead: HashMap<String, Option<TopicState>> = HashMap::new();
         for (loser, owner) in losers {
             if loser.metadata.deletion_timestamp.is_some() {
                 writes.push(KubeWrite::Release(loser));
                 continue;
             }
-            let owner = format!("{}/{}", owner.namespace().unwrap_or_default(), owner.name_any());
-            let status = build_status(&loser, &Outcome::Conflict { owner }, None, WarningUpdate::Clear, &now);
-            self.count(&Outcome::Conflict { owner: String::new() });
+            let owner = format!(
+                "{}/{}",
+                owner.namespace().unwrap_or_default(),
+                owner.name_any()
+            );
+            let status = build_status(
+                &loser,
+                &Outcome::Conflict { owner },
+                None,
+                WarningUpdate::Clear,
+                &now,
+            );
+            self.count(&Outcome::Conflict {
+                owner: String::new(),
+            });
             if status_changed(&loser, &status) {
                 writes.push(KubeWrite::Status(loser, status, Vec::new()));
             }
@@ -476,30 +640,39 @@ impl Operator {
         for w in work {
             let failure = failures.get(&w.topic);
             match w.kind {
-                WorkKind::Finalize { delete_topic } => {
+                WorkKind::Finalize { .. } => {
                     let kt = w.owner.expect("finalize has an owner");
-                    match failure {
-                        Some(f) if f.code == Some(TOPIC_DELETION_DISABLED) => {
-                            writes.push(KubeWrite::Event(kt.clone(), EventType::Warning, "TopicDeletionDisabled".into(),
-                                format!("topic {:?} was kept: the brokers have delete.topic.enable=false", w.topic)));
+                    match finalize_step(&w.topic, failure) {
+                        FinalizeStep::Release => {}
+                        FinalizeStep::ReleaseWithWarning { reason, message } => {
+                            writes.push(KubeWrite::Event(
+                                kt.clone(),
+                                EventType::Warning,
+                                reason,
+                                message,
+                            ));
                         }
-                        Some(f) if f.code == Some(UNKNOWN_TOPIC_OR_PARTITION) => {}
-                        Some(f) => {
+                        FinalizeStep::Retry(outcome) => {
                             // Keep the finalizer and retry; tell the user why.
-                            let outcome = Outcome::NotReady { reason: f.reason.clone(), message: format!("deleting the topic failed: {}", f.message) };
-                            let status = build_status(&kt, &outcome, None, WarningUpdate::Keep, &now);
+                            let status =
+                                build_status(&kt, &outcome, None, WarningUpdate::Keep, &now);
                             if status_changed(&kt, &status) {
                                 writes.push(KubeWrite::Status(kt, status, Vec::new()));
                             }
                             self.dirty_later(&w.topic);
                             continue;
                         }
-                        None => {}
                     }
-                    if delete_topic || convert::handling(&kt) == Handling::Unmanaged {
-                        self.store.set(&w.topic, None);
-                    }
+                    // Forget the base whether or not the topic was deleted: a kept topic (paused,
+                    // unmanaged, excluded) left with a base and no KafkaTopic would look like a
+                    // KafkaTopic lost without its finalizer, and the next pass would delete it.
+                    self.store.set(&w.topic, None);
                     writes.push(KubeWrite::Release(kt));
+                }
+                WorkKind::Guard => {
+                    writes.push(KubeWrite::AddFinalizer(
+                        w.owner.expect("guard has an owner"),
+                    ));
                 }
                 WorkKind::Report(outcome) => {
                     let kt = w.owner.expect("report has an owner");
@@ -513,29 +686,46 @@ impl Operator {
                     }
                 }
                 WorkKind::Plan(plan) => {
-                    self.report_plan(&w.topic, w.owner, plan, failure, view, created, &now, &mut writes);
+                    self.report_plan(
+                        &w.topic,
+                        w.owner,
+                        plan,
+                        failure,
+                        view,
+                        confirmed,
+                        unconfirmed,
+                        &now,
+                        &mut writes,
+                        &mut stored_ahead,
+                    );
                 }
             }
         }
         let concurrency = self.cfg.kube_write_concurrency;
         let api = self.topics.clone();
         let recorder = self.recorder.clone();
-        let results: Vec<(String, Result<(), kube::Error>)> = stream::iter(writes)
+        let results: Vec<(String, bool, Result<(), kube::Error>)> = stream::iter(writes)
             .map(|w| {
                 let api = api.clone();
                 let recorder = recorder.clone();
-                async move { (w.topic(), w.run(&api, &recorder).await) }
+                async move { (w.topic(), w.makes_base_true(), w.run(&api, &recorder).await) }
             })
             .buffer_unordered(concurrency)
             .collect()
             .await;
         let mut failed = 0;
-        for (topic, r) in results {
+        for (topic, makes_base_true, r) in results {
             match r {
                 Ok(()) => self.metrics.kube_writes.inc(),
                 Err(e) => {
                     failed += 1;
                     warn!(topic, error = %e, "Kubernetes write failed; will retry");
+                    // The base may only say what both sides hold: with the spec not written, the
+                    // old base stays, so the next pass decides again instead of mistaking the
+                    // unwritten Kafka change for a Kubernetes change and reverting it.
+                    if makes_base_true && let Some(old) = stored_ahead.remove(&topic) {
+                        self.store.set(&topic, old);
+                    }
                     self.dirty_later(&topic);
                 }
             }
@@ -553,13 +743,28 @@ impl Operator {
         mut plan: TopicPlan,
         failure: Option<&Failure>,
         view: &KafkaView,
-        created: &KafkaView,
+        confirmed: &KafkaView,
+        unconfirmed: &HashSet<String>,
         now: &Time,
         writes: &mut Vec<KubeWrite>,
+        stored_ahead: &mut HashMap<String, Option<TopicState>>,
     ) {
-        let observed = created.topics.get(topic).or_else(|| view.topics.get(topic));
+        if unconfirmed.contains(topic) {
+            // Kafka accepted the change but does not show it yet: keep the old base, so that
+            // the next pass cannot take the stale view for a change made in Kafka.
+            plan.new_base = self.store.get(topic).cloned();
+            self.dirty_later(topic);
+        }
+        let observed = confirmed
+            .topics
+            .get(topic)
+            .or_else(|| view.topics.get(topic));
         // Fill what Kafka chose for a topic just created (its ID, broker-default counts).
-        if let (KafkaAction::Create(_), Some(obs), Some(base)) = (&plan.kafka, created.topics.get(topic), plan.new_base.as_mut()) {
+        if let (KafkaAction::Create(_), Some(obs), Some(base)) = (
+            &plan.kafka,
+            confirmed.topics.get(topic),
+            plan.new_base.as_mut(),
+        ) {
             base.topic_id = obs.topic_id.clone();
             base.partitions = base.partitions.or(obs.partitions);
             base.replicas = base.replicas.or(obs.replicas);
@@ -567,34 +772,81 @@ impl Operator {
         let topic_id = observed.and_then(|t| t.topic_id.clone());
         match (&plan.spec, owner) {
             (SpecAction::Create(state), None) => {
+                let mut outcome = "success";
                 if failure.is_none() {
-                    let (_, body) = convert::new_topic_resource(&self.cfg.namespace, &self.cfg.cluster, topic, state);
-                    writes.push(KubeWrite::Create(topic.to_owned(), body));
-                    self.store.set(topic, plan.new_base.clone());
+                    let (name, body) = convert::new_topic_resource(
+                        &self.cfg.namespace,
+                        &self.cfg.cluster,
+                        topic,
+                        state,
+                    );
+                    let taken = self
+                        .reader
+                        .get(&ObjectRef::new(&name).within(&self.cfg.namespace))
+                        .filter(|kt| kt.topic_name() != topic);
+                    if let Some(other) = taken {
+                        // A 32-bit hash suffix can collide, and a user may have named a
+                        // resource after another topic: never take over someone else's resource.
+                        warn!(
+                            topic,
+                            name,
+                            other = other.topic_name(),
+                            "the KafkaTopic name for this topic manages another topic; not creating one"
+                        );
+                        outcome = "KafkaTopicNameTaken";
+                    } else {
+                        writes.push(KubeWrite::Create(topic.to_owned(), body));
+                        stored_ahead
+                            .entry(topic.to_owned())
+                            .or_insert_with(|| self.store.get(topic).cloned());
+                        self.store.set(topic, plan.new_base.clone());
+                    }
                 }
-                self.metrics.reconcile.reconciliations.with_label_values(&[KIND, "success"]).inc();
+                self.metrics
+                    .reconcile
+                    .reconciliations
+                    .with_label_values(&[KIND, outcome])
+                    .inc();
             }
             (_, None) => {
                 // No KafkaTopic: only Kafka and the store change (topic deleted, or forgotten).
                 match failure {
                     None => self.store.set(topic, plan.new_base.clone()),
-                    Some(f) => warn!(topic, reason = %f.reason, message = %f.message, "Kafka refused a change"),
+                    Some(f) => {
+                        warn!(topic, reason = %f.reason, message = %f.message, "Kafka refused a change")
+                    }
                 }
             }
             (spec, Some(kt)) => {
                 let mut events = Vec::new();
                 let outcome = match (failure, plan.refusals.first()) {
-                    (Some(f), _) => Outcome::NotReady { reason: f.reason.clone(), message: f.message.clone() },
-                    (None, Some(r)) => Outcome::NotReady { reason: r.reason().into(), message: r.to_string() },
+                    (Some(f), _) => Outcome::NotReady {
+                        reason: f.reason.clone(),
+                        message: f.message.clone(),
+                    },
+                    (None, Some(r)) => Outcome::NotReady {
+                        reason: r.reason().into(),
+                        message: r.to_string(),
+                    },
                     (None, None) => Outcome::Synced,
                 };
                 let warnings: Vec<Warning> = plan
                     .warnings()
                     .iter()
-                    .map(|c| Warning { reason: c.reason().into(), message: c.to_string() })
+                    .map(|c| Warning {
+                        reason: c.reason().into(),
+                        message: c.to_string(),
+                    })
                     .collect();
+                // One Event per reason: kube's recorder folds Events with the same reason about
+                // the same object version into one series that keeps the first note, so a
+                // second conflict's values would never be shown.
+                let mut by_reason: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
                 for w in &warnings {
-                    events.push((EventType::Warning, w.reason.clone(), w.message.clone()));
+                    by_reason.entry(&w.reason).or_default().push(&w.message);
+                }
+                for (reason, messages) in by_reason {
+                    events.push((EventType::Warning, reason.to_owned(), messages.join("; ")));
                 }
                 let warning_update = if !warnings.is_empty() {
                     WarningUpdate::Set(warnings)
@@ -609,20 +861,40 @@ impl Operator {
                 if failure.is_none() {
                     match spec {
                         SpecAction::Update(update) => {
-                            writes.push(KubeWrite::Spec(kt.clone(), convert::spec_update_patch(&kt, update)));
+                            writes.push(KubeWrite::Spec(
+                                kt.clone(),
+                                convert::spec_update_patch(&kt, update),
+                            ));
                         }
                         SpecAction::Delete => writes.push(KubeWrite::Delete(kt.clone())),
                         _ => {}
                     }
+                    if matches!(spec, SpecAction::Update(_) | SpecAction::Delete) {
+                        stored_ahead
+                            .entry(topic.to_owned())
+                            .or_insert_with(|| self.store.get(topic).cloned());
+                    }
                     self.store.set(topic, plan.new_base.clone());
                 }
                 self.count(&outcome);
-                if !matches!(spec, SpecAction::Delete) {
-                    let status = build_status(&kt, &outcome, topic_id.as_deref(), warning_update, now);
+                // Ready means Kafka shows the topic: a topic just created but not visible yet
+                // gets its status (with its topic ID) in a later pass.
+                let not_visible_yet = unconfirmed.contains(topic)
+                    && topic_id.is_none()
+                    && outcome == Outcome::Synced
+                    && events.is_empty();
+                if !matches!(spec, SpecAction::Delete) && !not_visible_yet {
+                    let status =
+                        build_status(&kt, &outcome, topic_id.as_deref(), warning_update, now);
                     if status_changed(&kt, &status) {
                         // A new Ready=False reason is worth an Event too.
                         if let Outcome::NotReady { reason, message } = &outcome {
-                            let was = kt.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|c| shared_crds::condition::find(c, "Ready")).and_then(|c| c.reason.clone());
+                            let was = kt
+                                .status
+                                .as_ref()
+                                .and_then(|s| s.conditions.as_ref())
+                                .and_then(|c| shared_crds::condition::find(c, "Ready"))
+                                .and_then(|c| c.reason.clone());
                             if was.as_deref() != Some(reason) {
                                 events.push((EventType::Warning, reason.clone(), message.clone()));
                             }
@@ -644,7 +916,11 @@ impl Operator {
             Outcome::NotReady { reason, .. } => reason.as_str(),
             Outcome::Conflict { .. } => "ResourceConflict",
         };
-        self.metrics.reconcile.reconciliations.with_label_values(&[KIND, label]).inc();
+        self.metrics
+            .reconcile
+            .reconciliations
+            .with_label_values(&[KIND, label])
+            .inc();
     }
 
     /// Marks a topic for another pass (after a failed write or deletion).
@@ -658,6 +934,58 @@ impl Operator {
     }
 }
 
+/// What to do with the finalizer of a `KafkaTopic` being deleted, after the topic's deletion.
+#[derive(Debug, PartialEq, Eq)]
+enum FinalizeStep {
+    /// Deleted, or nothing to delete: release the resource.
+    Release,
+    /// Kafka will never delete it: release the resource and say that the topic was kept.
+    ReleaseWithWarning { reason: String, message: String },
+    /// A failure that may pass: keep the finalizer, report, retry.
+    Retry(Outcome),
+}
+
+/// Decides [`FinalizeStep`] from the outcome of deleting `topic` (`None`: deleted, or not
+/// asked to delete). An unknown topic is already gone, which is what was wanted; with
+/// `delete.topic.enable=false` no retry can ever succeed, so holding the resource would only
+/// block its deletion forever.
+fn finalize_step(topic: &str, failure: Option<&Failure>) -> FinalizeStep {
+    match failure {
+        None => FinalizeStep::Release,
+        Some(f) if f.code == Some(UNKNOWN_TOPIC_OR_PARTITION) => FinalizeStep::Release,
+        Some(f) if f.code == Some(TOPIC_DELETION_DISABLED) => FinalizeStep::ReleaseWithWarning {
+            reason: "TopicDeletionDisabled".into(),
+            message: format!(
+                "topic {topic:?} was kept: the brokers have delete.topic.enable=false"
+            ),
+        },
+        Some(f) => FinalizeStep::Retry(Outcome::NotReady {
+            reason: f.reason.clone(),
+            message: format!("deleting the topic failed: {}", f.message),
+        }),
+    }
+}
+
+/// What Kafka must show once the work's Kafka action succeeded, if it has one.
+fn expected_after(w: &TopicWork) -> Option<Expected> {
+    match &w.kind {
+        WorkKind::Plan(plan) => match &plan.kafka {
+            KafkaAction::Nothing => None,
+            KafkaAction::Create(state) => Some(Expected::Present {
+                partitions: state.partitions,
+                config: state.config.clone(),
+            }),
+            KafkaAction::Alter { .. } => plan.new_base.as_ref().map(|b| Expected::Present {
+                partitions: b.partitions,
+                config: b.config.clone(),
+            }),
+            KafkaAction::Delete { .. } => Some(Expected::Absent),
+        },
+        WorkKind::Finalize { delete_topic: true } => Some(Expected::Absent),
+        _ => None,
+    }
+}
+
 /// One write to Kubernetes.
 enum KubeWrite {
     Create(String, serde_json::Value),
@@ -665,11 +993,24 @@ enum KubeWrite {
     Delete(Arc<KafkaTopic>),
     AddFinalizer(Arc<KafkaTopic>),
     Release(Arc<KafkaTopic>),
-    Status(Arc<KafkaTopic>, shared_crds::KafkaTopicStatus, Vec<(EventType, String, String)>),
+    Status(
+        Arc<KafkaTopic>,
+        shared_crds::KafkaTopicStatus,
+        Vec<(EventType, String, String)>,
+    ),
     Event(Arc<KafkaTopic>, EventType, String, String),
 }
 
 impl KubeWrite {
+    /// Whether the base stored for the topic assumes this write happened (it changes the spec
+    /// or the resource's existence); statuses, finalizers and Events do not.
+    fn makes_base_true(&self) -> bool {
+        matches!(
+            self,
+            KubeWrite::Create(..) | KubeWrite::Spec(..) | KubeWrite::Delete(..)
+        )
+    }
+
     fn topic(&self) -> String {
         match self {
             KubeWrite::Create(t, _) => t.clone(),
@@ -686,22 +1027,42 @@ impl KubeWrite {
         let ssa = PatchParams::apply(FIELD_MANAGER).force();
         match self {
             KubeWrite::Create(_, body) => {
-                let name = body["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+                let name = body["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
                 api.patch(&name, &ssa, &Patch::Apply(&body)).await?;
             }
             KubeWrite::Spec(kt, body) => {
-                api.patch(&kt.name_any(), &ssa, &Patch::Apply(&body)).await?;
+                let params = PatchParams {
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..PatchParams::default()
+                };
+                api.patch(&kt.name_any(), &params, &Patch::Merge(&body))
+                    .await?;
             }
             KubeWrite::Delete(kt) => {
                 api.delete(&kt.name_any(), &DeleteParams::default()).await?;
             }
             KubeWrite::AddFinalizer(kt) => {
                 let patch = finalizer_patch(&kt, true);
-                api.patch(&kt.name_any(), &PatchParams::default(), &Patch::Json::<()>(patch)).await?;
+                api.patch(
+                    &kt.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Json::<()>(patch),
+                )
+                .await?;
             }
             KubeWrite::Release(kt) => {
                 let patch = finalizer_patch(&kt, false);
-                match api.patch(&kt.name_any(), &PatchParams::default(), &Patch::Json::<()>(patch)).await {
+                match api
+                    .patch(
+                        &kt.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Json::<()>(patch),
+                    )
+                    .await
+                {
                     Ok(_) => {}
                     Err(kube::Error::Api(e)) if e.code == 404 => {}
                     Err(e) => return Err(e),
@@ -713,18 +1074,27 @@ impl KubeWrite {
                     "kind": "KafkaTopic",
                     "status": status,
                 });
-                api.patch_status(&kt.name_any(), &ssa, &Patch::Apply(&body)).await?;
+                api.patch_status(&kt.name_any(), &ssa, &Patch::Apply(&body))
+                    .await?;
                 for (type_, reason, note) in events {
                     publish(recorder, &kt, type_, reason, note).await;
                 }
             }
-            KubeWrite::Event(kt, type_, reason, note) => publish(recorder, &kt, type_, reason, note).await,
+            KubeWrite::Event(kt, type_, reason, note) => {
+                publish(recorder, &kt, type_, reason, note).await
+            }
         }
         Ok(())
     }
 }
 
-async fn publish(recorder: &Recorder, kt: &KafkaTopic, type_: EventType, reason: String, note: String) {
+async fn publish(
+    recorder: &Recorder,
+    kt: &KafkaTopic,
+    type_: EventType,
+    reason: String,
+    note: String,
+) {
     let event = Event {
         type_,
         reason,
@@ -763,4 +1133,55 @@ fn finalizer_patch(kt: &KafkaTopic, add: bool) -> json_patch::Patch {
         }
     };
     serde_json::from_value(ops).expect("a valid JSON patch")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: i32, reason: &str, message: &str) -> Failure {
+        Failure {
+            reason: reason.into(),
+            message: message.into(),
+            code: Some(code),
+        }
+    }
+
+    #[test]
+    fn a_deleted_or_already_missing_topic_releases_the_resource() {
+        assert_eq!(finalize_step("t", None), FinalizeStep::Release);
+        let unknown = failure(
+            UNKNOWN_TOPIC_OR_PARTITION,
+            "UnknownTopicOrPartition",
+            "gone",
+        );
+        assert_eq!(finalize_step("t", Some(&unknown)), FinalizeStep::Release);
+    }
+
+    #[test]
+    fn disabled_topic_deletion_releases_the_resource_with_a_warning() {
+        let disabled = failure(TOPIC_DELETION_DISABLED, "TopicDeletionDisabled", "disabled");
+        match finalize_step("orders", Some(&disabled)) {
+            FinalizeStep::ReleaseWithWarning { reason, message } => {
+                assert_eq!(reason, "TopicDeletionDisabled");
+                assert!(
+                    message.contains("\"orders\"") && message.contains("delete.topic.enable=false"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn other_deletion_failures_keep_the_finalizer_with_kafkas_message() {
+        let denied = failure(29, "TopicAuthorizationFailed", "Authorization failed.");
+        assert_eq!(
+            finalize_step("t", Some(&denied)),
+            FinalizeStep::Retry(Outcome::NotReady {
+                reason: "TopicAuthorizationFailed".into(),
+                message: "deleting the topic failed: Authorization failed.".into(),
+            })
+        );
+    }
 }

@@ -1,7 +1,5 @@
 //! Conversions between the `KafkaTopic` resource and the planner's [`TopicState`], and the
-//! applied objects the operator writes for Kafka-side changes. Pure: no I/O.
-
-use std::collections::BTreeMap;
+//! objects and patches the operator writes for Kafka-side changes. Pure: no I/O.
 
 use serde_json::{Value, json};
 use shared_crds::{
@@ -81,42 +79,61 @@ fn config_json(previous: Option<&Value>, value: &str) -> Value {
     }
 }
 
-/// The whole spec after applying `update` to the current resource, as a server-side-apply
-/// patch body. The whole spec is applied (not only the changed fields) so that the operator's
-/// field ownership never drops a field it applied before.
+/// A JSON merge patch (RFC 7386) bringing the spec to `update`: only the changed fields, with
+/// `null` for config keys to remove, and the resource version it was computed from.
+///
+/// Not server-side apply, on purpose. With apply, a field stays as long as any manager owns
+/// it: a config key the user wrote (and so co-owns) could never be removed by the operator
+/// when it was removed in Kafka, and every field the operator applied once (its own labels on
+/// resources it created) would be deleted by a later apply that leaves it out. The resource
+/// version makes the write fail with a conflict, rather than overwrite, when the user changed
+/// the resource since it was read; the next pass then decides again on fresh data.
 pub fn spec_update_patch(kt: &KafkaTopic, update: &SpecUpdate) -> Value {
     let mut spec = serde_json::Map::new();
-    if let Some(name) = &kt.spec.topic_name {
-        spec.insert("topicName".into(), json!(name));
-    }
-    if let Some(p) = update.partitions.or(kt.spec.partitions) {
+    if let Some(p) = update.partitions.filter(|p| kt.spec.partitions != Some(*p)) {
         spec.insert("partitions".into(), json!(p));
     }
-    if let Some(r) = update.replicas.map(i32::from).or(kt.spec.replicas) {
+    if let Some(r) = update
+        .replicas
+        .map(i32::from)
+        .filter(|r| kt.spec.replicas != Some(*r))
+    {
         spec.insert("replicas".into(), json!(r));
     }
-    let current = kt.spec.config.clone().unwrap_or_default();
-    let config: BTreeMap<String, Value> = match &update.config {
-        Some(new) => new
-            .iter()
-            .map(|(k, v)| (k.clone(), config_json(current.get(k), v)))
-            .collect(),
-        None => current,
-    };
-    if !config.is_empty() {
-        spec.insert("config".into(), json!(config));
+    if let Some(new) = &update.config {
+        let current = kt.spec.config.clone().unwrap_or_default();
+        if new.is_empty() && !current.is_empty() {
+            spec.insert("config".into(), Value::Null);
+        } else {
+            let mut changes = serde_json::Map::new();
+            for (key, value) in new {
+                let previous = current.get(key);
+                if previous.map(config_value_string).as_deref() != Some(value.as_str()) {
+                    changes.insert(key.clone(), config_json(previous, value));
+                }
+            }
+            for key in current.keys().filter(|k| !new.contains_key(*k)) {
+                changes.insert(key.clone(), Value::Null);
+            }
+            if !changes.is_empty() {
+                spec.insert("config".into(), Value::Object(changes));
+            }
+        }
     }
     json!({
-        "apiVersion": shared_crds::API_VERSION,
-        "kind": "KafkaTopic",
-        "metadata": { "name": kt.metadata.name, "namespace": kt.metadata.namespace },
+        "metadata": { "resourceVersion": kt.metadata.resource_version },
         "spec": spec,
     })
 }
 
 /// A new `KafkaTopic` for a topic found in Kafka: named by [`kube_name_for_topic`], with
 /// `spec.topicName` whenever the resource name differs from the topic name.
-pub fn new_topic_resource(namespace: &str, cluster: &str, topic: &str, state: &TopicState) -> (String, Value) {
+pub fn new_topic_resource(
+    namespace: &str,
+    cluster: &str,
+    topic: &str,
+    state: &TopicState,
+) -> (String, Value) {
     let name = kube_name_for_topic(topic);
     let mut spec = serde_json::Map::new();
     if name != topic {
@@ -138,6 +155,8 @@ pub fn new_topic_resource(namespace: &str, cluster: &str, topic: &str, state: &T
             "name": name,
             "namespace": namespace,
             "labels": { labels::CLUSTER: cluster },
+            // Born guarded: the topic exists already, so deleting the resource must delete it.
+            "finalizers": [labels::TOPIC_FINALIZER],
         },
         "spec": spec,
     });
@@ -179,8 +198,9 @@ spec:
     }
 
     #[test]
-    fn spec_update_keeps_value_types_and_undeclared_fields() {
-        let kt = topic(ORDERS);
+    fn spec_update_is_a_merge_patch_of_the_changes_only() {
+        let mut kt = topic(ORDERS);
+        kt.metadata.resource_version = Some("42".into());
         let mut config = kube_state(&kt).config;
         config.insert("retention.ms".into(), "3600000".into());
         config.remove("cleanup.policy");
@@ -193,13 +213,40 @@ spec:
                 config: Some(config),
             },
         );
-        assert_eq!(patch["spec"]["partitions"], json!(6));
-        assert_eq!(patch["spec"]["replicas"], json!(1), "unchanged fields are still applied");
-        assert_eq!(patch["spec"]["config"]["retention.ms"], json!(3600000), "stays a number");
-        assert_eq!(patch["spec"]["config"]["segment.bytes"], json!("1048576"), "new keys are strings");
-        assert_eq!(patch["spec"]["config"]["unclean.leader.election.enable"], json!(false));
-        assert!(patch["spec"]["config"].get("cleanup.policy").is_none());
-        assert!(patch["spec"].get("topicName").is_none());
+        assert_eq!(
+            patch,
+            json!({
+                "metadata": { "resourceVersion": "42" },
+                "spec": {
+                    "partitions": 6,
+                    "config": {
+                        "retention.ms": 3600000,
+                        "cleanup.policy": null,
+                        "segment.bytes": "1048576",
+                    },
+                },
+            }),
+            "changed keys keep their JSON type, new keys are strings, removed keys are null, \
+             unchanged fields and keys are left out"
+        );
+    }
+
+    #[test]
+    fn spec_update_removing_every_config_key_removes_the_map() {
+        let kt = topic(ORDERS);
+        let patch = spec_update_patch(
+            &kt,
+            &SpecUpdate {
+                partitions: None,
+                replicas: Some(1),
+                config: Some(std::collections::BTreeMap::new()),
+            },
+        );
+        assert_eq!(
+            patch["spec"],
+            json!({ "config": null }),
+            "replicas unchanged, so absent"
+        );
     }
 
     #[test]
@@ -214,7 +261,14 @@ spec:
         assert_ne!(name, "Orders_EU");
         assert_eq!(body["metadata"]["name"], json!(name));
         assert_eq!(body["spec"]["topicName"], json!("Orders_EU"));
-        assert_eq!(body["metadata"]["labels"]["oxbow.rs/cluster"], json!("my-cluster"));
+        assert_eq!(
+            body["metadata"]["labels"]["oxbow.rs/cluster"],
+            json!("my-cluster")
+        );
+        assert_eq!(
+            body["metadata"]["finalizers"],
+            json!([labels::TOPIC_FINALIZER])
+        );
         let (name, body) = new_topic_resource("kafka", "my-cluster", "orders", &state);
         assert_eq!(name, "orders");
         assert!(body["spec"].get("topicName").is_none());
@@ -227,10 +281,16 @@ spec:
     fn annotations_choose_the_handling() {
         let mut kt = topic(ORDERS);
         assert_eq!(handling(&kt), Handling::Managed);
-        kt.metadata.annotations = Some([("oxbow.rs/managed".to_string(), "false".to_string())].into());
-        assert_eq!(handling(&kt), Handling::Unmanaged);
         kt.metadata.annotations =
-            Some([("oxbow.rs/pause-reconciliation".to_string(), "true".to_string())].into());
+            Some([("oxbow.rs/managed".to_string(), "false".to_string())].into());
+        assert_eq!(handling(&kt), Handling::Unmanaged);
+        kt.metadata.annotations = Some(
+            [(
+                "oxbow.rs/pause-reconciliation".to_string(),
+                "true".to_string(),
+            )]
+            .into(),
+        );
         assert_eq!(handling(&kt), Handling::Paused);
     }
 }

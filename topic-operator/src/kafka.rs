@@ -3,14 +3,16 @@
 //! requests with per-topic outcomes. May touch: Kafka, through `oxbow_runtime`'s admin client.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     time::{Duration, Instant},
 };
 
 use futures::{StreamExt, TryStreamExt, stream};
 use oxbow_runtime::kafka::admin::{self as rt, AdminError, KafkaAdmin};
 
-use crate::plan::{AdminOp, AdminOpKind, AdminRequest, ConfigOp, TopicFilter, TopicState};
+use crate::plan::{
+    AdminOp, AdminOpKind, AdminRequest, ConfigOp, TopicFilter, TopicState, configs_equivalent,
+};
 
 /// Topics described per DescribeTopics / DescribeConfigs request: keeps each answer small
 /// (DescribeConfigs returns every config of a topic, defaults included) while 10,000 topics
@@ -40,6 +42,53 @@ pub struct Failure {
 pub const UNKNOWN_TOPIC_OR_PARTITION: i32 = 3;
 /// Kafka's `TOPIC_DELETION_DISABLED` (`delete.topic.enable=false`).
 pub const TOPIC_DELETION_DISABLED: i32 = 73;
+/// Kafka's `TOPIC_ALREADY_EXISTS`.
+pub const TOPIC_ALREADY_EXISTS: i32 = 36;
+
+/// How long a topic this operator deleted may still show in a lagging broker's metadata.
+const TOMBSTONE_TTL: Duration = Duration::from_secs(60);
+
+/// Topics this operator deleted whose deletion Kafka did not show yet, by topic ID.
+///
+/// A broker's copy of the metadata can lag the controller by seconds under load. Until it
+/// catches up, a deleted topic still shows, and a pass would take it for a topic created in
+/// Kafka and make a `KafkaTopic` for it. The topic ID tells the stale copy of the deleted
+/// topic from a new topic with the same name, which is shown as usual.
+#[derive(Debug, Default)]
+pub struct Tombstones {
+    deleted: HashMap<String, (String, Instant)>,
+}
+
+impl Tombstones {
+    /// Records that `topic` with `topic_id` was deleted at `now`.
+    pub fn record(&mut self, topic: &str, topic_id: &str, now: Instant) {
+        self.deleted
+            .insert(topic.to_owned(), (topic_id.to_owned(), now));
+    }
+
+    /// Removes the deleted topics' stale entries from `view`. `observed` tells whether a topic
+    /// was asked for in that view (its absence then shows the deletion, ending the tombstone).
+    pub fn hide(&mut self, view: &mut KafkaView, observed: impl Fn(&str) -> bool, now: Instant) {
+        self.deleted.retain(|topic, (id, at)| {
+            if now.duration_since(*at) > TOMBSTONE_TTL {
+                return false;
+            }
+            match view.topics.get(topic) {
+                Some(t) if t.topic_id.as_deref() == Some(id.as_str()) => {
+                    view.topics.remove(topic);
+                    true
+                }
+                // A new topic under the same name: the deletion is visible.
+                Some(_) => false,
+                None => !observed(topic),
+            }
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.deleted.is_empty()
+    }
+}
 
 impl Failure {
     pub fn from_admin(e: &AdminError) -> Failure {
@@ -53,6 +102,36 @@ impl Failure {
         }
     }
 }
+
+/// What a topic should look like once a change Kafka accepted is visible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// The topic exists with at least these partitions (any count when `None`) and this config.
+    Present {
+        partitions: Option<i32>,
+        config: BTreeMap<String, String>,
+    },
+    /// The topic is gone.
+    Absent,
+}
+
+impl Expected {
+    /// Whether `observed` (`None`: the topic does not exist) shows the change.
+    pub fn is_met(&self, observed: Option<&TopicState>) -> bool {
+        match (self, observed) {
+            (Expected::Absent, observed) => observed.is_none(),
+            (Expected::Present { .. }, None) => false,
+            (Expected::Present { partitions, config }, Some(t)) => {
+                partitions.is_none_or(|p| t.partitions.is_some_and(|seen| seen >= p))
+                    && configs_equivalent(&t.config, config)
+            }
+        }
+    }
+}
+
+/// Reads after a change: how often, and how long apart, before giving up on seeing it.
+const CONFIRM_ATTEMPTS: u32 = 10;
+const CONFIRM_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Per-topic outcome of an admin request.
 pub type TopicOutcomes = Vec<(String, Result<(), Failure>)>;
@@ -82,12 +161,18 @@ impl KafkaSide {
     }
 
     /// Describes the given topics; topics that do not exist are absent from the view.
-    pub async fn observe(&self, names: impl IntoIterator<Item = String>) -> Result<KafkaView, AdminError> {
+    pub async fn observe(
+        &self,
+        names: impl IntoIterator<Item = String>,
+    ) -> Result<KafkaView, AdminError> {
         self.describe(names.into_iter().collect()).await
     }
 
     async fn describe(&self, names: Vec<String>) -> Result<KafkaView, AdminError> {
-        let chunks: Vec<Vec<String>> = names.chunks(DESCRIBE_CHUNK).map(<[String]>::to_vec).collect();
+        let chunks: Vec<Vec<String>> = names
+            .chunks(DESCRIBE_CHUNK)
+            .map(<[String]>::to_vec)
+            .collect();
         let parts: Vec<HashMap<String, TopicState>> = stream::iter(chunks)
             .map(|chunk| self.describe_chunk(chunk))
             .buffer_unordered(DESCRIBE_CONCURRENCY)
@@ -98,7 +183,10 @@ impl KafkaSide {
         })
     }
 
-    async fn describe_chunk(&self, names: Vec<String>) -> Result<HashMap<String, TopicState>, AdminError> {
+    async fn describe_chunk(
+        &self,
+        names: Vec<String>,
+    ) -> Result<HashMap<String, TopicState>, AdminError> {
         let mut topics = HashMap::new();
         for (name, result) in self.admin.describe_topics(names).await? {
             match result {
@@ -133,6 +221,42 @@ impl KafkaSide {
             }
         }
         Ok(topics)
+    }
+
+    /// Reads the changed topics back until each shows its change, for at most about a second.
+    ///
+    /// Kafka answers a change once its controller committed it, but describe requests are
+    /// served from a broker's copy of the metadata, which can lag behind. A pass that read such
+    /// a stale copy right after a change would take the old value for a change made in Kafka
+    /// and write it back to the spec, undoing the user's change. So the caller stores a new
+    /// base only for the topics confirmed here, and the rest are decided again later (the
+    /// change is then either seen or, harmlessly, sent again). Returns what was read of the
+    /// confirmed topics and the names of the unconfirmed ones.
+    pub async fn confirm(&self, expected: Vec<(String, Expected)>) -> (KafkaView, HashSet<String>) {
+        let mut waiting: HashMap<String, Expected> = expected.into_iter().collect();
+        let mut seen = KafkaView::default();
+        for attempt in 0..CONFIRM_ATTEMPTS {
+            if waiting.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                tokio::time::sleep(CONFIRM_INTERVAL).await;
+            }
+            let Ok(view) = self.observe(waiting.keys().cloned()).await else {
+                continue;
+            };
+            waiting.retain(|topic, expected| {
+                let observed = view.topics.get(topic);
+                if !expected.is_met(observed) {
+                    return true;
+                }
+                if let Some(t) = observed {
+                    seen.topics.insert(topic.clone(), t.clone());
+                }
+                false
+            });
+        }
+        (seen, waiting.into_keys().collect())
     }
 
     /// Number of brokers in the cluster.
@@ -183,7 +307,9 @@ impl KafkaSide {
                             topic.clone(),
                             ops.iter()
                                 .map(|o| match o {
-                                    ConfigOp::Set(key, value) => rt::ConfigOp::Set(key.clone(), value.clone()),
+                                    ConfigOp::Set(key, value) => {
+                                        rt::ConfigOp::Set(key.clone(), value.clone())
+                                    }
                                     ConfigOp::Delete(key) => rt::ConfigOp::Delete(key.clone()),
                                 })
                                 .collect(),
@@ -202,8 +328,130 @@ impl KafkaSide {
                 .collect(),
             Err(e) => {
                 let failure = Failure::from_admin(&e);
-                topics.into_iter().map(|t| (t, Err(failure.clone()))).collect()
+                topics
+                    .into_iter()
+                    .map(|t| (t, Err(failure.clone())))
+                    .collect()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic(partitions: i32, config: &[(&str, &str)]) -> TopicState {
+        TopicState {
+            topic_id: Some("id".into()),
+            partitions: Some(partitions),
+            replicas: Some(1),
+            config: config
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_change_is_confirmed_only_when_every_part_of_it_shows() {
+        let expected = Expected::Present {
+            partitions: Some(3),
+            config: [("retention.ms".to_string(), "1000".to_string())].into(),
+        };
+        assert!(expected.is_met(Some(&topic(3, &[("retention.ms", "1000")]))));
+        assert!(
+            expected.is_met(Some(&topic(4, &[("retention.ms", "1000")]))),
+            "raised further meanwhile"
+        );
+        assert!(
+            !expected.is_met(Some(&topic(2, &[("retention.ms", "1000")]))),
+            "partitions not raised yet"
+        );
+        assert!(
+            !expected.is_met(Some(&topic(3, &[("retention.ms", "2000")]))),
+            "old value"
+        );
+        assert!(
+            !expected.is_met(Some(&topic(3, &[("retention.ms", "1000"), ("x", "1")]))),
+            "a key not removed yet"
+        );
+        assert!(!expected.is_met(None), "not created yet");
+        let any_count = Expected::Present {
+            partitions: None,
+            config: BTreeMap::new(),
+        };
+        assert!(any_count.is_met(Some(&topic(1, &[]))));
+        assert!(Expected::Absent.is_met(None));
+        assert!(
+            !Expected::Absent.is_met(Some(&topic(1, &[]))),
+            "not deleted yet"
+        );
+    }
+
+    #[test]
+    fn a_deleted_topic_is_hidden_until_kafka_stops_showing_it() {
+        let start = Instant::now();
+        let mut tombstones = Tombstones::default();
+        tombstones.record("t", "old-id", start);
+        let mut stale = KafkaView::default();
+        stale.topics.insert(
+            "t".into(),
+            TopicState {
+                topic_id: Some("old-id".into()),
+                ..topic(1, &[])
+            },
+        );
+        tombstones.hide(&mut stale, |_| true, start);
+        assert!(stale.topics.is_empty(), "the stale copy is hidden");
+        // A view that did not ask for the topic proves nothing.
+        tombstones.hide(&mut KafkaView::default(), |_| false, start);
+        assert!(!tombstones.is_empty());
+        // Kafka no longer shows it: done.
+        tombstones.hide(&mut KafkaView::default(), |_| true, start);
+        assert!(tombstones.is_empty());
+    }
+
+    #[test]
+    fn a_new_topic_under_a_deleted_name_is_shown() {
+        let start = Instant::now();
+        let mut tombstones = Tombstones::default();
+        tombstones.record("t", "old-id", start);
+        let mut view = KafkaView::default();
+        view.topics.insert(
+            "t".into(),
+            TopicState {
+                topic_id: Some("new-id".into()),
+                ..topic(1, &[])
+            },
+        );
+        tombstones.hide(&mut view, |_| true, start);
+        assert!(view.topics.contains_key("t"));
+        assert!(tombstones.is_empty());
+    }
+
+    #[test]
+    fn tombstones_expire() {
+        let start = Instant::now();
+        let mut tombstones = Tombstones::default();
+        tombstones.record("t", "old-id", start);
+        let mut view = KafkaView::default();
+        view.topics.insert(
+            "t".into(),
+            TopicState {
+                topic_id: Some("old-id".into()),
+                ..topic(1, &[])
+            },
+        );
+        tombstones.hide(
+            &mut view,
+            |_| true,
+            start + TOMBSTONE_TTL + Duration::from_secs(1),
+        );
+        assert!(
+            view.topics.contains_key("t"),
+            "after the TTL Kafka is believed again"
+        );
+        assert!(tombstones.is_empty());
     }
 }

@@ -29,7 +29,9 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding OXBOW_HTTP_ADDR={}", cfg.http_addr))?;
     info!(%addr, "serving /metrics, /healthz and /readyz");
-    let client = kube::Client::try_default().await.context("connecting to Kubernetes")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes")?;
     let admin = KafkaAdmin::new(&cfg.kafka, &registry, cfg.kafka_operation_timeout)?;
     let kafka = KafkaSide {
         admin,

@@ -21,7 +21,10 @@ use serde_json::json;
 use shared_crds::labels;
 use tracing::warn;
 
-use crate::plan::{STATE_SHARDS, StoreError, TopicState, decode_shard, encode_entry, shard_of, state_config_map_name};
+use crate::plan::{
+    STATE_SHARDS, StoreError, TopicState, decode_shard, encode_entry, shard_of,
+    state_config_map_name,
+};
 
 /// Label marking the state ConfigMaps.
 pub const STATE_LABEL: &str = "oxbow.rs/topic-state";
@@ -163,7 +166,11 @@ impl StateStore {
             });
             match self
                 .api
-                .patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
+                .patch(
+                    &name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&body),
+                )
                 .await
             {
                 Ok(_) => {
@@ -171,7 +178,8 @@ impl StateStore {
                     writes += 1;
                 }
                 Err(source) => {
-                    first_error.get_or_insert(StateStoreError::WriteStateConfigMap { name, source });
+                    first_error
+                        .get_or_insert(StateStoreError::WriteStateConfigMap { name, source });
                 }
             }
         }

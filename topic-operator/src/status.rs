@@ -56,7 +56,9 @@ pub fn build_status(
         .unwrap_or_default();
     let mut conditions = match outcome {
         Outcome::Synced => vec![Condition::ready("TopicSynced", "")],
-        Outcome::NotReady { reason, message } => vec![Condition::not_ready(reason.clone(), message.clone())],
+        Outcome::NotReady { reason, message } => {
+            vec![Condition::not_ready(reason.clone(), message.clone())]
+        }
         Outcome::Conflict { owner } => vec![Condition::not_ready(
             "ResourceConflict",
             format!(
@@ -80,12 +82,19 @@ pub fn build_status(
     match warnings {
         WarningUpdate::Set(list) if !list.is_empty() => {
             let reason = list[0].reason.clone();
-            let message = list.iter().map(|w| w.message.as_str()).collect::<Vec<_>>().join("; ");
+            let message = list
+                .iter()
+                .map(|w| w.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
             conditions.push(Condition::warning(reason, message));
         }
         WarningUpdate::Keep => {
             if let Some(w) = previous.iter().find(|c| c.type_ == WARNING) {
-                conditions.push(Condition { last_transition_time: None, ..w.clone() });
+                conditions.push(Condition {
+                    last_transition_time: None,
+                    ..w.clone()
+                });
             }
         }
         _ => {}
@@ -130,20 +139,41 @@ spec: { partitions: 3 }
 
     #[test]
     fn synced_topic_is_ready_with_generation_name_and_id() {
-        let s = build_status(&topic(), &Outcome::Synced, Some("id-1"), WarningUpdate::Clear, &at("2026-01-01T00:00:00Z"));
+        let s = build_status(
+            &topic(),
+            &Outcome::Synced,
+            Some("id-1"),
+            WarningUpdate::Clear,
+            &at("2026-01-01T00:00:00Z"),
+        );
         assert_eq!(s.observed_generation, Some(4));
         assert_eq!(s.topic_name.as_deref(), Some("orders"));
         assert_eq!(s.topic_id.as_deref(), Some("id-1"));
         let c = &s.conditions.as_ref().unwrap()[0];
-        assert_eq!((c.type_.as_str(), c.status), ("Ready", ConditionStatus::True));
+        assert_eq!(
+            (c.type_.as_str(), c.status),
+            ("Ready", ConditionStatus::True)
+        );
     }
 
     #[test]
     fn second_build_of_an_unchanged_topic_is_identical() {
         let mut kt = topic();
-        let first = build_status(&kt, &Outcome::Synced, Some("id-1"), WarningUpdate::Clear, &at("2026-01-01T00:00:00Z"));
+        let first = build_status(
+            &kt,
+            &Outcome::Synced,
+            Some("id-1"),
+            WarningUpdate::Clear,
+            &at("2026-01-01T00:00:00Z"),
+        );
         kt.status = Some(first.clone());
-        let second = build_status(&kt, &Outcome::Synced, Some("id-1"), WarningUpdate::Keep, &at("2026-02-01T00:00:00Z"));
+        let second = build_status(
+            &kt,
+            &Outcome::Synced,
+            Some("id-1"),
+            WarningUpdate::Keep,
+            &at("2026-02-01T00:00:00Z"),
+        );
         assert_eq!(first, second);
         assert!(!status_changed(&kt, &second));
     }
@@ -154,7 +184,13 @@ spec: { partitions: 3 }
             reason: "PartitionDecreaseNotSupported".into(),
             message: "cannot decrease partitions from 6 to 3".into(),
         };
-        let s = build_status(&topic(), &outcome, None, WarningUpdate::Clear, &at("2026-01-01T00:00:00Z"));
+        let s = build_status(
+            &topic(),
+            &outcome,
+            None,
+            WarningUpdate::Clear,
+            &at("2026-01-01T00:00:00Z"),
+        );
         let c = &s.conditions.unwrap()[0];
         assert_eq!(c.status, ConditionStatus::False);
         assert_eq!(c.reason.as_deref(), Some("PartitionDecreaseNotSupported"));
@@ -164,19 +200,50 @@ spec: { partitions: 3 }
     #[test]
     fn warnings_are_set_kept_and_cleared() {
         let mut kt = topic();
-        let w = Warning { reason: "ConflictingChanges".into(), message: "config retention.ms changed in both Kubernetes (1) and Kafka (2); Kubernetes wins".into() };
-        let s = build_status(&kt, &Outcome::Synced, None, WarningUpdate::Set(vec![w]), &at("2026-01-01T00:00:00Z"));
+        let w = Warning {
+            reason: "ConflictingChanges".into(),
+            message:
+                "config retention.ms changed in both Kubernetes (1) and Kafka (2); Kubernetes wins"
+                    .into(),
+        };
+        let s = build_status(
+            &kt,
+            &Outcome::Synced,
+            None,
+            WarningUpdate::Set(vec![w]),
+            &at("2026-01-01T00:00:00Z"),
+        );
         assert_eq!(s.conditions.as_ref().unwrap().len(), 2);
         kt.status = Some(s.clone());
-        let kept = build_status(&kt, &Outcome::Synced, None, WarningUpdate::Keep, &at("2026-01-02T00:00:00Z"));
+        let kept = build_status(
+            &kt,
+            &Outcome::Synced,
+            None,
+            WarningUpdate::Keep,
+            &at("2026-01-02T00:00:00Z"),
+        );
         assert_eq!(kept, s, "a quiet reconcile keeps the warning unchanged");
-        let cleared = build_status(&kt, &Outcome::Synced, None, WarningUpdate::Clear, &at("2026-01-02T00:00:00Z"));
+        let cleared = build_status(
+            &kt,
+            &Outcome::Synced,
+            None,
+            WarningUpdate::Clear,
+            &at("2026-01-02T00:00:00Z"),
+        );
         assert_eq!(cleared.conditions.unwrap().len(), 1);
     }
 
     #[test]
     fn conflict_names_the_owner() {
-        let s = build_status(&topic(), &Outcome::Conflict { owner: "kafka/orders-old".into() }, None, WarningUpdate::Clear, &at("2026-01-01T00:00:00Z"));
+        let s = build_status(
+            &topic(),
+            &Outcome::Conflict {
+                owner: "kafka/orders-old".into(),
+            },
+            None,
+            WarningUpdate::Clear,
+            &at("2026-01-01T00:00:00Z"),
+        );
         let c = &s.conditions.unwrap()[0];
         assert_eq!(c.reason.as_deref(), Some("ResourceConflict"));
         assert!(c.message.as_deref().unwrap().contains("kafka/orders-old"));

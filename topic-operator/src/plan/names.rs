@@ -1,6 +1,12 @@
 //! Names: which Kafka topics the operator manages, and the Kubernetes name of the `KafkaTopic`
 //! that represents a topic created in Kafka. Pure: no I/O.
 //!
+//! Managed topics: every topic except internal ones (`__*`), narrowed by an optional include
+//! pattern and then by an optional exclude pattern. The include pattern exists because a
+//! regular expression without look-around (Rust's `regex`) cannot say "everything except names
+//! starting with `team-a.`", yet that is exactly what several operators sharing one Kafka
+//! (one per namespace or team) need: each includes its own prefix.
+//!
 //! Kafka topic names allow `[a-zA-Z0-9._-]` up to 249 characters; Kubernetes resource names must
 //! be DNS-1123 subdomains (lowercase alphanumerics, `-` and `.`, every dot-separated label
 //! starting and ending alphanumeric, at most 253 characters). A topic whose name is already a
@@ -31,6 +37,11 @@ pub enum NamesError {
         pattern: String,
         source: regex::Error,
     },
+    #[error("invalid topic include pattern {pattern:?}: {source}")]
+    InvalidIncludePattern {
+        pattern: String,
+        source: regex::Error,
+    },
 }
 
 impl NamesError {
@@ -38,6 +49,7 @@ impl NamesError {
     pub fn reason(&self) -> &'static str {
         match self {
             NamesError::InvalidExcludePattern { .. } => "InvalidExcludePattern",
+            NamesError::InvalidIncludePattern { .. } => "InvalidIncludePattern",
         }
     }
 }
@@ -115,33 +127,52 @@ fn hash_suffix(name: &str) -> String {
         .collect()
 }
 
-/// Which Kafka topics the operator manages: everything except internal topics and topics whose
-/// whole name matches the exclude pattern.
+/// Which Kafka topics the operator manages: topics that are not internal, whose whole name
+/// matches the include pattern (when there is one) and does not match the exclude pattern.
 #[derive(Debug, Clone, Default)]
 pub struct TopicFilter {
+    include: Option<Regex>,
     exclude: Option<Regex>,
 }
 
+/// `pattern` anchored to match whole names only, so `tmp-.*` does not exclude `orders-tmp-1` by
+/// accident.
+fn whole_name(pattern: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&format!("^(?:{pattern})$"))
+}
+
 impl TopicFilter {
-    /// `exclude` must match the whole topic name (it is anchored here), so `tmp-.*` does not
-    /// exclude `orders-tmp-1` by accident.
+    /// A filter with an exclude pattern only (every other non-internal topic is managed).
     pub fn new(exclude: Option<&str>) -> Result<Self, NamesError> {
-        let exclude = exclude
+        Self::with_include(None, exclude)
+    }
+
+    /// A filter with both patterns; each must match the whole topic name.
+    pub fn with_include(include: Option<&str>, exclude: Option<&str>) -> Result<Self, NamesError> {
+        let include = include
             .map(|pattern| {
-                Regex::new(&format!("^(?:{pattern})$")).map_err(|source| {
-                    NamesError::InvalidExcludePattern {
-                        pattern: pattern.to_owned(),
-                        source,
-                    }
+                whole_name(pattern).map_err(|source| NamesError::InvalidIncludePattern {
+                    pattern: pattern.to_owned(),
+                    source,
                 })
             })
             .transpose()?;
-        Ok(TopicFilter { exclude })
+        let exclude = exclude
+            .map(|pattern| {
+                whole_name(pattern).map_err(|source| NamesError::InvalidExcludePattern {
+                    pattern: pattern.to_owned(),
+                    source,
+                })
+            })
+            .transpose()?;
+        Ok(TopicFilter { include, exclude })
     }
 
     /// Whether the operator reconciles `topic`.
     pub fn is_managed(&self, topic: &str) -> bool {
-        !is_internal_topic(topic) && !self.exclude.as_ref().is_some_and(|re| re.is_match(topic))
+        !is_internal_topic(topic)
+            && self.include.as_ref().is_none_or(|re| re.is_match(topic))
+            && !self.exclude.as_ref().is_some_and(|re| re.is_match(topic))
     }
 }
 
@@ -283,6 +314,33 @@ mod tests {
         assert!(filter.is_managed("orders-tmp-1"));
         assert!(filter.is_managed("connect-offsets-eu"));
         assert!(filter.is_managed("orders"));
+    }
+
+    #[test]
+    fn include_pattern_narrows_to_whole_matching_names_and_exclude_still_applies() {
+        let filter = TopicFilter::with_include(Some(r"team-a\..*"), Some(r".*\.tmp")).unwrap();
+        assert!(filter.is_managed("team-a.orders"));
+        assert!(!filter.is_managed("team-b.orders"), "not included");
+        assert!(
+            !filter.is_managed("x.team-a.orders"),
+            "the include pattern is anchored"
+        );
+        assert!(
+            !filter.is_managed("team-a.orders.tmp"),
+            "excluded wins over included"
+        );
+        let internal = TopicFilter::with_include(Some(".*"), None).unwrap();
+        assert!(
+            !internal.is_managed("__consumer_offsets"),
+            "internal topics are never included"
+        );
+    }
+
+    #[test]
+    fn invalid_include_pattern_is_reported() {
+        let err = TopicFilter::with_include(Some("[unclosed"), None).unwrap_err();
+        assert_eq!(err.reason(), "InvalidIncludePattern");
+        assert!(err.to_string().contains("[unclosed"));
     }
 
     #[test]
