@@ -54,11 +54,18 @@ fn invalid(name: &str, value: impl Into<String>, expected: impl Into<String>) ->
 }
 
 impl Config {
-    pub fn from_settings<F: Fn(&str) -> Option<String>>(s: &Settings<F>) -> Result<Config, SettingError> {
+    pub fn from_settings<F: Fn(&str) -> Option<String>>(
+        s: &Settings<F>,
+    ) -> Result<Config, SettingError> {
         let ignored_users = s.get("OXBOW_IGNORED_USERS");
         if let Some(p) = &ignored_users {
-            Regex::new(&format!("^(?:{p})$"))
-                .map_err(|e| invalid("OXBOW_IGNORED_USERS", p.clone(), format!("a regular expression ({e})")))?;
+            Regex::new(&format!("^(?:{p})$")).map_err(|e| {
+                invalid(
+                    "OXBOW_IGNORED_USERS",
+                    p.clone(),
+                    format!("a regular expression ({e})"),
+                )
+            })?;
         }
         let clients_ca = match (
             s.get("OXBOW_CLIENTS_CA_CERT_FILE"),
@@ -67,7 +74,10 @@ impl Config {
             s.get("OXBOW_CLIENTS_CA_KEY_SECRET"),
         ) {
             (Some(cert), Some(key), None, None) => {
-                for (name, path) in [("OXBOW_CLIENTS_CA_CERT_FILE", &cert), ("OXBOW_CLIENTS_CA_KEY_FILE", &key)] {
+                for (name, path) in [
+                    ("OXBOW_CLIENTS_CA_CERT_FILE", &cert),
+                    ("OXBOW_CLIENTS_CA_KEY_FILE", &key),
+                ] {
                     if std::fs::metadata(path).is_err() {
                         return Err(invalid(name, path.clone(), "a readable file"));
                     }
@@ -76,10 +86,26 @@ impl Config {
             }
             (None, None, Some(cert), Some(key)) => ClientsCaSource::Secrets { cert, key },
             (None, None, None, None) => ClientsCaSource::None,
-            (Some(_), None, None, None) => return Err(SettingError::Missing { name: "OXBOW_CLIENTS_CA_KEY_FILE".into() }),
-            (None, Some(_), None, None) => return Err(SettingError::Missing { name: "OXBOW_CLIENTS_CA_CERT_FILE".into() }),
-            (None, None, Some(_), None) => return Err(SettingError::Missing { name: "OXBOW_CLIENTS_CA_KEY_SECRET".into() }),
-            (None, None, None, Some(_)) => return Err(SettingError::Missing { name: "OXBOW_CLIENTS_CA_CERT_SECRET".into() }),
+            (Some(_), None, None, None) => {
+                return Err(SettingError::Missing {
+                    name: "OXBOW_CLIENTS_CA_KEY_FILE".into(),
+                });
+            }
+            (None, Some(_), None, None) => {
+                return Err(SettingError::Missing {
+                    name: "OXBOW_CLIENTS_CA_CERT_FILE".into(),
+                });
+            }
+            (None, None, Some(_), None) => {
+                return Err(SettingError::Missing {
+                    name: "OXBOW_CLIENTS_CA_KEY_SECRET".into(),
+                });
+            }
+            (None, None, None, Some(_)) => {
+                return Err(SettingError::Missing {
+                    name: "OXBOW_CLIENTS_CA_CERT_SECRET".into(),
+                });
+            }
             _ => {
                 return Err(invalid(
                     "OXBOW_CLIENTS_CA_CERT_FILE",
@@ -90,15 +116,25 @@ impl Config {
         };
         let validity_days: u32 = s.parse_or("OXBOW_CERT_VALIDITY_DAYS", 365)?;
         let renewal_days: u32 = s.parse_or("OXBOW_CERT_RENEWAL_DAYS", 30)?;
-        let certificate_validity = CertificateValidity::new(validity_days, renewal_days)
-            .map_err(|e| invalid("OXBOW_CERT_RENEWAL_DAYS", renewal_days.to_string(), e.to_string()))?;
+        let certificate_validity =
+            CertificateValidity::new(validity_days, renewal_days).map_err(|e| {
+                invalid(
+                    "OXBOW_CERT_RENEWAL_DAYS",
+                    renewal_days.to_string(),
+                    e.to_string(),
+                )
+            })?;
         let log_format = match s.one_of("OXBOW_LOG_FORMAT", &["text", "json"], "text")? {
             "json" => LogFormat::Json,
             _ => LogFormat::Text,
         };
         let full_secs: u64 = s.parse_or("OXBOW_FULL_RECONCILIATION_INTERVAL_SECONDS", 120)?;
         if full_secs == 0 {
-            return Err(invalid("OXBOW_FULL_RECONCILIATION_INTERVAL_SECONDS", "0", "a whole number of seconds above 0"));
+            return Err(invalid(
+                "OXBOW_FULL_RECONCILIATION_INTERVAL_SECONDS",
+                "0",
+                "a whole number of seconds above 0",
+            ));
         }
         let timeout_secs: u64 = s.parse_or("OXBOW_KAFKA_OPERATION_TIMEOUT_SECONDS", 30)?;
         let concurrency: usize = s.parse_or("OXBOW_KUBE_WRITE_CONCURRENCY", 32)?;
@@ -131,15 +167,20 @@ mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Settings<impl Fn(&str) -> Option<String>> {
-        let map: std::collections::HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::new(move |k| map.get(k).cloned())
     }
 
     const MINIMAL: &[(&str, &str)] = &[
         ("OXBOW_NAMESPACE", "kafka"),
         ("OXBOW_CLUSTER", "my-cluster"),
-        ("OXBOW_KAFKA_BOOTSTRAP_SERVERS", "my-cluster-kafka-bootstrap:9093"),
+        (
+            "OXBOW_KAFKA_BOOTSTRAP_SERVERS",
+            "my-cluster-kafka-bootstrap:9093",
+        ),
     ];
 
     #[test]
@@ -153,10 +194,21 @@ mod tests {
 
     #[test]
     fn each_required_setting_is_named_when_missing() {
-        for missing in ["OXBOW_NAMESPACE", "OXBOW_CLUSTER", "OXBOW_KAFKA_BOOTSTRAP_SERVERS"] {
-            let pairs: Vec<_> = MINIMAL.iter().copied().filter(|(k, _)| *k != missing).collect();
+        for missing in [
+            "OXBOW_NAMESPACE",
+            "OXBOW_CLUSTER",
+            "OXBOW_KAFKA_BOOTSTRAP_SERVERS",
+        ] {
+            let pairs: Vec<_> = MINIMAL
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
             let err = Config::from_settings(&settings(&pairs)).unwrap_err();
-            assert_eq!(err.to_string(), format!("{missing} is required but not set"));
+            assert_eq!(
+                err.to_string(),
+                format!("{missing} is required but not set")
+            );
         }
     }
 
@@ -165,7 +217,10 @@ mod tests {
         let mut pairs = MINIMAL.to_vec();
         pairs.push(("OXBOW_CLIENTS_CA_CERT_SECRET", "my-cluster-clients-ca-cert"));
         let err = Config::from_settings(&settings(&pairs)).unwrap_err();
-        assert_eq!(err.to_string(), "OXBOW_CLIENTS_CA_KEY_SECRET is required but not set");
+        assert_eq!(
+            err.to_string(),
+            "OXBOW_CLIENTS_CA_KEY_SECRET is required but not set"
+        );
     }
 
     #[test]
@@ -174,16 +229,26 @@ mod tests {
         pairs.push(("OXBOW_CLIENTS_CA_CERT_FILE", "/nonexistent/ca.crt"));
         pairs.push(("OXBOW_CLIENTS_CA_KEY_FILE", "/nonexistent/ca.key"));
         let err = Config::from_settings(&settings(&pairs)).unwrap_err();
-        assert!(err.to_string().starts_with("OXBOW_CLIENTS_CA_CERT_FILE="), "{err}");
+        assert!(
+            err.to_string().starts_with("OXBOW_CLIENTS_CA_CERT_FILE="),
+            "{err}"
+        );
     }
 
     #[test]
     fn bad_values_are_named() {
-        for (name, value) in [("OXBOW_IGNORED_USERS", "("), ("OXBOW_CERT_VALIDITY_DAYS", "-1"), ("OXBOW_LOG_FORMAT", "xml")] {
+        for (name, value) in [
+            ("OXBOW_IGNORED_USERS", "("),
+            ("OXBOW_CERT_VALIDITY_DAYS", "-1"),
+            ("OXBOW_LOG_FORMAT", "xml"),
+        ] {
             let mut pairs = MINIMAL.to_vec();
             pairs.push((name, value));
             let err = Config::from_settings(&settings(&pairs)).unwrap_err();
-            assert!(err.to_string().starts_with(&format!("{name}=")), "{name}: {err}");
+            assert!(
+                err.to_string().starts_with(&format!("{name}=")),
+                "{name}: {err}"
+            );
         }
     }
 }

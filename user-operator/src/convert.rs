@@ -7,8 +7,8 @@ use oxbow_runtime::kafka::admin as rt;
 use shared_crds::{
     KafkaUser,
     user::{
-        AclOperation as CrdOperation, AclResourcePatternType, AclResourceType as CrdResource, AclRuleType,
-        UserAuthenticationType,
+        AclOperation as CrdOperation, AclResourcePatternType, AclResourceType as CrdResource,
+        AclRuleType, UserAuthenticationType,
     },
 };
 
@@ -57,10 +57,21 @@ pub fn acl_rules(user: &KafkaUser) -> Result<Vec<AclRule>, InvalidAclRule> {
                 Some(AclResourcePatternType::Prefix) => PatternType::Prefixed,
                 _ => PatternType::Literal,
             };
-            let name = |kind: &'static str| rule.resource.name.clone().ok_or(InvalidAclRule { index, kind });
+            let name = |kind: &'static str| {
+                rule.resource
+                    .name
+                    .clone()
+                    .ok_or(InvalidAclRule { index, kind })
+            };
             let resource = match rule.resource.type_ {
-                CrdResource::Topic => AclResource::Topic { name: name("topic")?, pattern },
-                CrdResource::Group => AclResource::Group { name: name("group")?, pattern },
+                CrdResource::Topic => AclResource::Topic {
+                    name: name("topic")?,
+                    pattern,
+                },
+                CrdResource::Group => AclResource::Group {
+                    name: name("group")?,
+                    pattern,
+                },
                 CrdResource::TransactionalId => AclResource::TransactionalId {
                     name: name("transactionalId")?,
                     pattern,
@@ -109,7 +120,14 @@ pub fn quotas(user: &KafkaUser) -> Quotas {
 
 /// `spec.template.secret.metadata`.
 pub fn secret_template(user: &KafkaUser) -> Option<SecretTemplate> {
-    let meta = user.spec.template.as_ref()?.secret.as_ref()?.metadata.as_ref()?;
+    let meta = user
+        .spec
+        .template
+        .as_ref()?
+        .secret
+        .as_ref()?
+        .metadata
+        .as_ref()?;
     Some(SecretTemplate {
         labels: meta.labels.clone().unwrap_or_default(),
         annotations: meta.annotations.clone().unwrap_or_default(),
@@ -194,7 +212,10 @@ pub fn kafka_user_name_of(username: &str) -> &str {
 }
 
 /// Quota changes for the protocol client: key -> new value, `None` removing it.
-pub fn quota_change(username: &str, ops: &[crate::plan::quota::QuotaOp]) -> oxbow_runtime::kafka::protocol::QuotaChange {
+pub fn quota_change(
+    username: &str,
+    ops: &[crate::plan::quota::QuotaOp],
+) -> oxbow_runtime::kafka::protocol::QuotaChange {
     use crate::plan::quota::QuotaOp;
     let changes = ops
         .iter()

@@ -37,11 +37,19 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding OXBOW_HTTP_ADDR={}", cfg.http_addr))?;
     info!(%addr, "serving /metrics, /healthz and /readyz");
-    let client = kube::Client::try_default().await.context("connecting to Kubernetes")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes")?;
     let admin_metrics = AdminMetrics::register(&registry)?;
     let kafka = KafkaSide {
-        admin: KafkaAdmin::with_metrics(&cfg.kafka, admin_metrics.clone(), cfg.kafka_operation_timeout)?,
-        protocol: Arc::new(KafkaProtocolClient::new(&cfg.kafka).context("preparing the Kafka protocol client")?),
+        admin: KafkaAdmin::with_metrics(
+            &cfg.kafka,
+            admin_metrics.clone(),
+            cfg.kafka_operation_timeout,
+        )?,
+        protocol: Arc::new(
+            KafkaProtocolClient::new(&cfg.kafka).context("preparing the Kafka protocol client")?,
+        ),
         metrics: admin_metrics,
     };
     let metrics = controller::UserMetrics::register(&registry)?;
