@@ -1771,6 +1771,65 @@ async fn unmanaged_and_paused_topics_are_left_alone() -> Result<()> {
     f.finish().await
 }
 
+/// A `KafkaTopic` relabelled to another cluster leaves this operator's watch, but nobody asked
+/// for its topic to be deleted: the topic stays, the operator releases its finalizer (so the
+/// resource can be deleted later without hanging) and never takes the resource back.
+#[tokio::test]
+async fn relabelled_topics_are_kept_and_released() -> Result<()> {
+    let mut f = Fixture::new("relabel").await?;
+    f.start(f.operator_env()).await?;
+    let name = f.topic("moved");
+    f.create_kt(&name, json!({ "partitions": 1 })).await?;
+    f.wait_synced(&name).await?;
+    let before = f.wait_kafka(&name, "created", |_| true).await?;
+    assert!(has_finalizer(&f.get_kt(&name).await?.unwrap()));
+
+    let patch = json!({ "metadata": { "labels": { labels::CLUSTER: "another-cluster" } } });
+    f.topics
+        .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    f.wait_kt(&name, "finalizer released", |kt| {
+        if has_finalizer(kt) {
+            Err("still finalized".into())
+        } else {
+            Ok(())
+        }
+    })
+    .await?;
+    f.wait_full_passes(2).await?;
+    assert_eq!(
+        f.kafka_topic(&name).await?.map(|t| t.id),
+        Some(before.id.clone()),
+        "the topic of a relabelled KafkaTopic is kept"
+    );
+    let kt = f.get_kt(&name).await?.unwrap();
+    assert_eq!(
+        kt.labels().get(labels::CLUSTER).map(String::as_str),
+        Some("another-cluster"),
+        "the resource is not taken back"
+    );
+    // Deleting it now does not hang on a finalizer nobody watches.
+    f.delete_kt(&name).await?;
+    eventually("relabelled KafkaTopic deleted", DEADLINE, || async {
+        match f.topics.get_opt(&name).await.map_err(|e| e.to_string())? {
+            Some(kt)
+                if kt.labels().get(labels::CLUSTER).map(String::as_str)
+                    == Some("another-cluster") =>
+            {
+                Err("still there".to_string())
+            }
+            _ => Ok(()),
+        }
+    })
+    .await?;
+    assert_eq!(
+        f.kafka_topic(&name).await?.map(|t| t.id),
+        Some(before.id),
+        "deleting a resource of another cluster deletes nothing in this one"
+    );
+    f.finish().await
+}
+
 // =============================================================================================
 // Idempotence
 // =============================================================================================

@@ -32,7 +32,7 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
-    api::{DeleteParams, ListParams, Patch, PatchParams},
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
     runtime::{
         WatchStreamExt,
         events::{Event, EventType, Recorder, Reporter},
@@ -445,6 +445,11 @@ impl Operator {
     /// and deleting the topic then would destroy a topic (and its data) that is still wanted.
     /// Such deletions are rare, so one fresh LIST before acting on them is cheap; when the LIST
     /// fails, nothing is deleted this pass.
+    ///
+    /// The LIST covers every `KafkaTopic` of the namespace, not only this cluster's: one that
+    /// was relabelled to another cluster left the watch, but the user did not ask for its topic
+    /// to be deleted. Its topic is kept, its state forgotten, and the operator's finalizer is
+    /// released from it, so that deleting it later never hangs.
     async fn confirm_kubernetes_deletions(&self, work: Vec<TopicWork>) -> Vec<TopicWork> {
         let unowned_deletion = |w: &TopicWork| {
             w.owner.is_none()
@@ -453,33 +458,47 @@ impl Operator {
         if !work.iter().any(unowned_deletion) {
             return work;
         }
-        let selector = format!("{}={}", labels::CLUSTER, self.cfg.cluster);
-        let present: Option<HashSet<String>> = match self
-            .topics
-            .list(&ListParams::default().labels(&selector))
-            .await
-        {
-            Ok(list) => Some(
-                list.items
-                    .iter()
-                    .map(|kt| kt.topic_name().to_owned())
-                    .collect(),
-            ),
+        let listed: Option<Vec<KafkaTopic>> = match self.topics.list(&ListParams::default()).await {
+            Ok(list) => Some(list.items),
             Err(e) => {
                 warn!(error = %e, "listing KafkaTopics to confirm deletions failed; deleting nothing this pass");
                 None
             }
         };
-        work.into_iter()
-            .filter(|w| {
-                let keep =
-                    !unowned_deletion(w) || present.as_ref().is_some_and(|p| !p.contains(&w.topic));
-                if !keep {
-                    debug!(topic = %w.topic, "KafkaTopic not in the cache yet; topic kept");
+        let Some(listed) = listed else {
+            return work.into_iter().filter(|w| !unowned_deletion(w)).collect();
+        };
+        let mut out = Vec::with_capacity(work.len());
+        for w in work {
+            if !unowned_deletion(&w) {
+                out.push(w);
+                continue;
+            }
+            let claimants: Vec<&KafkaTopic> = listed
+                .iter()
+                .filter(|kt| kt.topic_name() == w.topic)
+                .collect();
+            if claimants.is_empty() {
+                out.push(w);
+                continue;
+            }
+            debug!(topic = %w.topic, "a KafkaTopic still names the topic; topic kept");
+            let ours =
+                |kt: &KafkaTopic| kt.labels().get(labels::CLUSTER) == Some(&self.cfg.cluster);
+            for kt in claimants {
+                if !ours(kt) && kt.finalizers().iter().any(|f| f == labels::TOPIC_FINALIZER) {
+                    info!(topic = %w.topic, resource = %kt.name_any(), "KafkaTopic moved to another cluster label: topic kept, finalizer released");
+                    out.push(TopicWork {
+                        topic: w.topic.clone(),
+                        owner: Some(Arc::new(kt.clone())),
+                        kind: WorkKind::Finalize {
+                            delete_topic: false,
+                        },
+                    });
                 }
-                keep
-            })
-            .collect()
+            }
+        }
+        out
     }
 
     /// `KafkaTopic`s by topic name, the managing one first (oldest, then by name).
@@ -726,7 +745,13 @@ impl Operator {
                     if makes_base_true && let Some(old) = stored_ahead.remove(&topic) {
                         self.store.set(&topic, old);
                     }
-                    self.dirty_later(&topic);
+                    // A name already taken by a resource outside this operator's view (another
+                    // cluster's label) stays taken: retrying soon would only repeat the refusal,
+                    // so the next poll decides again.
+                    let name_taken = matches!(&e, kube::Error::Api(ae) if ae.code == 409);
+                    if !name_taken {
+                        self.dirty_later(&topic);
+                    }
                 }
             }
         }
@@ -1027,11 +1052,15 @@ impl KubeWrite {
         let ssa = PatchParams::apply(FIELD_MANAGER).force();
         match self {
             KubeWrite::Create(_, body) => {
-                let name = body["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                api.patch(&name, &ssa, &Patch::Apply(&body)).await?;
+                // A real create, not an apply: an existing resource of that name (for example one
+                // labelled for another cluster) must refuse it, never be taken over.
+                let kt: KafkaTopic = serde_json::from_value(body)
+                    .expect("new_topic_resource builds a valid KafkaTopic");
+                let params = PostParams {
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..PostParams::default()
+                };
+                api.create(&params, &kt).await?;
             }
             KubeWrite::Spec(kt, body) => {
                 let params = PatchParams {
