@@ -79,6 +79,12 @@ impl OperatorEnv {
         self
     }
 
+    /// Removes one variable.
+    pub fn unset(mut self, name: &str) -> Self {
+        self.vars.remove(name);
+        self
+    }
+
     /// One variable's value.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)

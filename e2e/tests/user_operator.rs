@@ -456,6 +456,11 @@ async fn ensure_crds(env: &TestEnv) {
 
 impl Case {
     async fn start() -> Case {
+        Case::start_with(|e| e).await
+    }
+
+    /// Like [`Case::start`], with the operator's environment edited first.
+    async fn start_with(edit: impl FnOnce(OperatorEnv) -> OperatorEnv) -> Case {
         let guard = ONE_OPERATOR_AT_A_TIME.lock().await;
         let env = TestEnv::from_env().expect("testbed exports");
         ensure_crds(&env).await;
@@ -489,7 +494,7 @@ impl Case {
         let op = OperatorProcess::start(
             &format!("user-operator-{id}"),
             "user-operator",
-            operator_env(&env, &id),
+            edit(operator_env(&env, &id)),
         )
         .expect("starting the user operator");
         let mut case = Case {
@@ -1896,5 +1901,119 @@ async fn a_user_deleted_while_the_operator_was_stopped_is_cleaned_up_at_restart(
         .delete_acls(&[outsider_acl.to_filter()])
         .await
         .expect("removing the outsider's ACL");
+    case.finish().await;
+}
+
+/// The clients CA read from Secrets (the way the cluster operator hands it over) signs TLS users'
+/// certificates; replacing the CA in those Secrets re-issues them; and a user without
+/// authentication gets exactly its ACLs and quotas, under `User:<name>`, and no Secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_ca_from_secrets_signs_users_and_a_new_ca_reissues_them() {
+    const CA_SECRET: &str = "uo-clients-ca";
+    let mut case = Case::start_with(|e| {
+        e.unset("OXBOW_CLIENTS_CA_CERT_FILE")
+            .unset("OXBOW_CLIENTS_CA_KEY_FILE")
+            .set("OXBOW_CLIENTS_CA_CERT_SECRET", CA_SECRET)
+            .set("OXBOW_CLIENTS_CA_KEY_SECRET", CA_SECRET)
+    })
+    .await;
+    let ca_secret = |cert: &str, key: &str| -> Secret {
+        serde_json::from_value(json!({
+            "metadata": { "name": CA_SECRET },
+            "stringData": { "ca.crt": cert, "ca.key": key },
+        }))
+        .unwrap()
+    };
+    let testbed_ca = std::fs::read_to_string(&case.env.kafka_clients_ca_cert_file).unwrap();
+    let testbed_key = std::fs::read_to_string(&case.env.kafka_clients_ca_key_file).unwrap();
+    case.secrets
+        .create(
+            &PostParams::default(),
+            &ca_secret(&testbed_ca, &testbed_key),
+        )
+        .await
+        .expect("creating the clients CA Secret");
+
+    let user = case.name("caq");
+    let allowed = case.name("caq-t");
+    case.create_topics(&[&allowed]).await;
+    case.apply_user(
+        &user,
+        json!({
+            "authentication": { "type": "tls" },
+            "authorization": simple(vec![acl(topic(&allowed), &["Write", "Describe"])]),
+        }),
+    )
+    .await;
+    case.wait_ready(&user).await;
+    let first = case.secret(&user).await.expect("the user Secret");
+    assert_eq!(
+        text(&first, "ca.crt"),
+        testbed_ca,
+        "signed by the CA from the Secret"
+    );
+    let (cert, key) = case.write_pem_pair(&first, "first");
+    expect_delivered(
+        "produce with a certificate signed by the CA read from a Secret",
+        &case.env.kafka_mtls(&cert, &key),
+        &allowed,
+    )
+    .await;
+    let (first_serial, _) = serial_and_subject(&text(&first, "user.crt"));
+
+    // A new clients CA in the Secret: the certificate is issued again, by it.
+    let new_ca = e2e::pki::Ca::new("uo-replacement-clients-ca").unwrap();
+    let patch = json!({ "stringData": { "ca.crt": new_ca.cert_pem, "ca.key": new_ca.key.serialize_pem() } });
+    case.secrets
+        .patch(CA_SECRET, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .expect("replacing the clients CA");
+    let reissued = case
+        .wait_secret(&user, "re-issued by the new clients CA", |s| {
+            text(s, "ca.crt") == new_ca.cert_pem
+                && serial_and_subject(&text(s, "user.crt")).0 != first_serial
+        })
+        .await;
+    let (_, pem) =
+        x509_parser::pem::parse_x509_pem(text(&reissued, "user.crt").as_bytes()).unwrap();
+    let cert = pem.parse_x509().unwrap();
+    let (_, ca_pem) = x509_parser::pem::parse_x509_pem(new_ca.cert_pem.as_bytes()).unwrap();
+    let ca_cert = ca_pem.parse_x509().unwrap();
+    cert.verify_signature(Some(ca_cert.public_key()))
+        .expect("the re-issued certificate verifies against the new CA");
+
+    // No authentication: ACLs and quotas for User:<name>, nothing else.
+    let plain = case.name("caq-none");
+    case.apply_user(
+        &plain,
+        json!({
+            "authorization": simple(vec![acl(topic(&allowed), &["Read"])]),
+            "quotas": { "consumerByteRate": 2048 },
+        }),
+    )
+    .await;
+    let ready = case.wait_ready(&plain).await;
+    let status = ready.status.unwrap();
+    assert_eq!(status.username.as_deref(), Some(plain.as_str()));
+    assert_eq!(
+        status.secret, None,
+        "no Secret for a user without authentication"
+    );
+    let want: BTreeSet<AclBinding> = [topic_binding(
+        &format!("User:{plain}"),
+        &allowed,
+        AclOperation::Read,
+    )]
+    .into();
+    case.wait_acls(&format!("User:{plain}"), &want).await;
+    eventually("the quota of the user without authentication", || async {
+        match case.user_quotas(&plain).await {
+            Some(q) if q == quotas_map(&[("consumer_byte_rate", 2048.0)]) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(case.secret(&plain).await.is_none(), "no Secret was written");
+    assert!(!case.has_scram(&plain).await, "no SCRAM credential");
     case.finish().await;
 }
