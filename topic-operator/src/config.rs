@@ -123,13 +123,7 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn settings(pairs: &[(&str, &str)]) -> Settings<impl Fn(&str) -> Option<String>> {
-        let map: std::collections::HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Settings::new(move |k| map.get(k).cloned())
-    }
+    use oxbow_runtime::settings::map_settings as settings;
 
     const MINIMAL: &[(&str, &str)] = &[
         ("OXBOW_NAMESPACE", "kafka"),

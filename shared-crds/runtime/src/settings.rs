@@ -92,8 +92,9 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
     }
 }
 
-#[cfg(test)]
-pub(crate) fn map_settings(pairs: &[(&str, &str)]) -> Settings<impl Fn(&str) -> Option<String>> {
+/// Settings from fixed name/value pairs instead of the environment: for tests, and for tools
+/// that build an operator's configuration themselves.
+pub fn map_settings(pairs: &[(&str, &str)]) -> Settings<impl Fn(&str) -> Option<String>> {
     let map: std::collections::HashMap<String, String> = pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
