@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use oxbow_runtime::kafka::{KafkaConnection, SaslCredentials, SecurityProtocol};
 use rdkafka::ClientConfig;
 
 /// The exported settings of a running testbed. `Debug` hides the admin password.
@@ -114,6 +115,26 @@ impl TestEnv {
             .set("ssl.certificate.location", cert_file.display().to_string())
             .set("ssl.key.location", key_file.display().to_string());
         c
+    }
+
+    /// The operators' connection settings for the SCRAM listener as `user`.
+    pub fn scram_connection(&self, user: &str, password: &str) -> KafkaConnection {
+        KafkaConnection {
+            bootstrap_servers: self.kafka_scram_bootstrap.clone(),
+            security_protocol: SecurityProtocol::SaslSsl,
+            ca_file: Some(self.kafka_ca_file.clone()),
+            client_cert: None,
+            sasl: Some(SaslCredentials {
+                mechanism: "SCRAM-SHA-512",
+                username: user.to_owned(),
+                password: password.to_owned(),
+            }),
+        }
+    }
+
+    /// The operators' connection settings for the SCRAM listener as the admin super user.
+    pub fn scram_admin_connection(&self) -> KafkaConnection {
+        self.scram_connection(&self.kafka_admin_user, &self.kafka_admin_password)
     }
 
     /// The clients CA, to sign test client certificates for the mTLS listener.

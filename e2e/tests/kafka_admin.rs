@@ -15,7 +15,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use e2e::{env::TestEnv, pki};
 use oxbow_runtime::kafka::{
-    KafkaConnection, SaslCredentials, SecurityProtocol,
+    KafkaConnection, SecurityProtocol,
     admin::{
         AclBinding, AclBindingFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
         AdminError, ConfigOp, KafkaAdmin, NewTopicSpec, ScramAlteration, ScramCredentialInfo,
@@ -48,17 +48,7 @@ fn unique(prefix: &str) -> String {
 }
 
 fn scram_connection(env: &TestEnv) -> KafkaConnection {
-    KafkaConnection {
-        bootstrap_servers: env.kafka_scram_bootstrap.clone(),
-        security_protocol: SecurityProtocol::SaslSsl,
-        ca_file: Some(env.kafka_ca_file.clone()),
-        client_cert: None,
-        sasl: Some(SaslCredentials {
-            mechanism: "SCRAM-SHA-512",
-            username: env.kafka_admin_user.clone(),
-            password: env.kafka_admin_password.clone(),
-        }),
-    }
+    env.scram_admin_connection()
 }
 
 /// An admin client as the SCRAM super user, with its own registry.

@@ -14,7 +14,7 @@ use std::{
 
 use e2e::{env::TestEnv, pki};
 use oxbow_runtime::kafka::{
-    KafkaConnection, SaslCredentials, SecurityProtocol,
+    KafkaConnection, SecurityProtocol,
     protocol::{ConnectionError, KafkaProtocolClient, QuotaError, ResponseError, UserQuotas},
 };
 
@@ -34,17 +34,7 @@ fn unique(prefix: &str) -> String {
 }
 
 fn scram(env: &TestEnv, user: &str, password: &str) -> KafkaConnection {
-    KafkaConnection {
-        bootstrap_servers: env.kafka_scram_bootstrap.clone(),
-        security_protocol: SecurityProtocol::SaslSsl,
-        ca_file: Some(env.kafka_ca_file.clone()),
-        client_cert: None,
-        sasl: Some(SaslCredentials {
-            mechanism: "SCRAM-SHA-512",
-            username: user.to_string(),
-            password: password.to_string(),
-        }),
-    }
+    env.scram_connection(user, password)
 }
 
 fn scram_admin(env: &TestEnv) -> KafkaProtocolClient {

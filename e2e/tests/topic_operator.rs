@@ -34,12 +34,9 @@ use kube::{
     api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
     runtime::wait::{await_condition, conditions},
 };
-use oxbow_runtime::kafka::{
-    KafkaConnection, SaslCredentials, SecurityProtocol,
-    admin::{
-        AclBinding, AclBindingFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
-        ConfigOp, KafkaAdmin, NewTopicSpec,
-    },
+use oxbow_runtime::kafka::admin::{
+    AclBinding, AclBindingFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
+    ConfigOp, KafkaAdmin, NewTopicSpec,
 };
 use prometheus::Registry;
 use serde_json::{Value, json};
@@ -173,17 +170,7 @@ impl Fixture {
             .create(&PostParams::default(), &ns)
             .await
             .with_context(|| format!("creating namespace {namespace}"))?;
-        let connection = KafkaConnection {
-            bootstrap_servers: env.kafka_scram_bootstrap.clone(),
-            security_protocol: SecurityProtocol::SaslSsl,
-            ca_file: Some(env.kafka_ca_file.clone()),
-            client_cert: None,
-            sasl: Some(SaslCredentials {
-                mechanism: "SCRAM-SHA-512",
-                username: env.kafka_admin_user.clone(),
-                password: env.kafka_admin_password.clone(),
-            }),
-        };
+        let connection = env.scram_admin_connection();
         let admin = KafkaAdmin::new(&connection, &Registry::new(), Duration::from_secs(30))?;
         Ok(Fixture {
             topics: Api::namespaced(client.clone(), &namespace),

@@ -38,7 +38,7 @@ use kube::{
     api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
 };
 use oxbow_runtime::kafka::{
-    KafkaConnection, SaslCredentials, SecurityProtocol,
+    KafkaConnection,
     admin::{
         AclBinding, AclBindingFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
         KafkaAdmin, NewTopicSpec, ScramMechanism, ScramUpsertion,
@@ -264,17 +264,7 @@ async fn expect_denied(what: &str, config: &ClientConfig, topic: &str) {
 }
 
 fn scram_connection(env: &TestEnv) -> KafkaConnection {
-    KafkaConnection {
-        bootstrap_servers: env.kafka_scram_bootstrap.clone(),
-        security_protocol: SecurityProtocol::SaslSsl,
-        ca_file: Some(env.kafka_ca_file.clone()),
-        client_cert: None,
-        sasl: Some(SaslCredentials {
-            mechanism: "SCRAM-SHA-512",
-            username: env.kafka_admin_user.clone(),
-            password: env.kafka_admin_password.clone(),
-        }),
-    }
+    env.scram_admin_connection()
 }
 
 /// rdkafka settings for the mTLS listener with a PKCS#12 keystore instead of PEM files.

@@ -34,7 +34,7 @@ use kube::{
     runtime::{WatchStreamExt, watcher},
 };
 use oxbow_runtime::kafka::{
-    KafkaConnection, SaslCredentials, SecurityProtocol,
+    KafkaConnection,
     admin::{AclBindingFilter, ConfigOp, KafkaAdmin, NewTopicSpec, ScramAlteration},
     protocol::{KafkaProtocolClient, QuotaChange},
 };
@@ -283,17 +283,7 @@ impl Run {
 
 /// The testbed's SCRAM super-user connection.
 fn admin_connection(env: &TestEnv) -> KafkaConnection {
-    KafkaConnection {
-        bootstrap_servers: env.kafka_scram_bootstrap.clone(),
-        security_protocol: SecurityProtocol::SaslSsl,
-        ca_file: Some(env.kafka_ca_file.clone()),
-        client_cert: None,
-        sasl: Some(SaslCredentials {
-            mechanism: "SCRAM-SHA-512",
-            username: env.kafka_admin_user.clone(),
-            password: env.kafka_admin_password.clone(),
-        }),
-    }
+    env.scram_admin_connection()
 }
 
 /// An admin client with its own registry, so its requests can be counted apart.
