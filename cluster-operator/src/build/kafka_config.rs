@@ -11,9 +11,8 @@
 //! [`crate::pki`]), so all nodes are one super user.
 //!
 //! Certificates are read from PEM files the pod builder mounts (see the `*_DIR` and `*_PATH`
-//! constants): the node's Secret (its key store, the node's private key followed by its
-//! certificate chain, and the cluster CA trust bundle) and the clients CA certificate Secret
-//! (its trust bundle). The bundles hold every trusted CA certificate, so that a CA key can be
+//! constants): the node's Secret holds its key store (the node's private key followed by its
+//! certificate chain), the cluster CA trust bundle and a copy of the clients CA trust bundle. The bundles hold every trusted CA certificate, so that a CA key can be
 //! replaced without breaking connections (see [`crate::pki`]).
 
 use std::collections::BTreeMap;
@@ -35,17 +34,15 @@ pub const REPLICATION_LISTENER: &str = "REPLICATION";
 
 /// Where the node's certificate Secret (`<c>-<pool>-<id>`) is mounted.
 pub const NODE_CERTS_DIR: &str = "/opt/kafka/certs/node";
-/// Where the clients CA certificate Secret (`<c>-clients-ca-cert`) is mounted.
-pub const CLIENTS_CA_CERTS_DIR: &str = "/opt/kafka/certs/clients-ca";
 /// The node's key store: its PKCS#8 private key, unencrypted, followed by its certificate
 /// chain, in PEM (the node Secret's `keystore.pem`).
 pub const NODE_KEYSTORE_PATH: &str = "/opt/kafka/certs/node/keystore.pem";
 /// The cluster CA trust bundle (the node Secret's `ca.crt`), trusted on `CONTROLLER` and
 /// `REPLICATION`.
 pub const CLUSTER_CA_TRUSTSTORE_PATH: &str = "/opt/kafka/certs/node/ca.crt";
-/// The clients CA trust bundle (the clients CA Secret's `ca-bundle.crt`), trusted on listeners
-/// with `tls` authentication.
-pub const CLIENTS_CA_TRUSTSTORE_PATH: &str = "/opt/kafka/certs/clients-ca/ca-bundle.crt";
+/// The clients CA trust bundle (the node Secret's `clients-ca.crt`, a copy of the clients CA's
+/// bundle), trusted on listeners with `tls` authentication.
+pub const CLIENTS_CA_TRUSTSTORE_PATH: &str = "/opt/kafka/certs/node/clients-ca.crt";
 
 /// The authorizer of `authorization.type: simple`.
 pub const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
@@ -911,7 +908,7 @@ transaction.state.log.replication.factor=3
         );
         assert_eq!(
             CLIENTS_CA_TRUSTSTORE_PATH,
-            format!("{CLIENTS_CA_CERTS_DIR}/{}", ca::CA_BUNDLE)
+            format!("{NODE_CERTS_DIR}/{}", node_certs::CLIENTS_CA_CERT)
         );
     }
 

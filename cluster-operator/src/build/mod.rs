@@ -2,3 +2,4 @@
 //! the operator writes, one file per kind of output. Pure: no I/O.
 
 pub mod kafka_config;
+pub mod meta;
