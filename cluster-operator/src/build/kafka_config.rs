@@ -897,7 +897,7 @@ transaction.state.log.replication.factor=3
 
     #[test]
     fn certificate_paths_name_the_entries_of_the_pki_secrets() {
-        use crate::pki::{ca, node_certs};
+        use crate::pki::node_certs;
         assert_eq!(
             NODE_KEYSTORE_PATH,
             format!("{NODE_CERTS_DIR}/{}", node_certs::KEYSTORE)

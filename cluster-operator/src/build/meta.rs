@@ -69,10 +69,7 @@ pub fn node_labels(cluster: &ResolvedCluster, node: &KafkaNode) -> BTreeMap<Stri
         &names::kafka_component(&cluster.name),
     );
     out.insert(labels::POOL_NAME.to_owned(), node.pool.clone());
-    out.insert(
-        labels::BROKER_ROLE.to_owned(),
-        node.is_broker().to_string(),
-    );
+    out.insert(labels::BROKER_ROLE.to_owned(), node.is_broker().to_string());
     out.insert(
         labels::CONTROLLER_ROLE.to_owned(),
         node.is_controller().to_string(),
@@ -213,7 +210,13 @@ mod tests {
             (labels::CLUSTER.to_owned(), "other".to_owned()),
             ("team".to_owned(), "a".to_owned()),
         ]);
-        let m = object_meta(&c, "x", cluster_labels(&c, "kafka", "x"), Some(&extra), None);
+        let m = object_meta(
+            &c,
+            "x",
+            cluster_labels(&c, "kafka", "x"),
+            Some(&extra),
+            None,
+        );
         let l = m.labels.unwrap();
         assert_eq!(l[labels::CLUSTER], c.name);
         assert_eq!(l["team"], "a");
