@@ -3,7 +3,9 @@
 //! (`plan`: rolling restarts, broker scale-down). The binary in `main.rs` wires them to
 //! Kubernetes and Kafka. Everything in these modules is pure: no I/O, no clock, no randomness.
 
+pub mod act;
 pub mod build;
+pub mod config;
 pub mod model;
 pub mod pki;
 pub mod plan;
