@@ -189,6 +189,11 @@ pub fn kind_of<K: k8s_openapi::Resource>() -> &'static str {
     K::KIND
 }
 
+/// The kind of `object`, for messages and metric labels.
+pub fn kind_of_val<K: k8s_openapi::Resource>(_object: &K) -> &'static str {
+    K::KIND
+}
+
 /// What the writer can write: a namespaced Kubernetes object of `k8s-openapi`.
 pub trait Object:
     k8s_openapi::Resource<Scope = NamespaceResourceScope>

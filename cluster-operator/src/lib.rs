@@ -6,7 +6,10 @@
 pub mod act;
 pub mod build;
 pub mod config;
+pub mod context;
+pub mod leader;
 pub mod model;
+pub mod observe;
 pub mod pki;
 pub mod plan;
 

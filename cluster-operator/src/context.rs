@@ -1,0 +1,97 @@
+//! What every reconcile shares: the Kubernetes client, the settings, the writer, the Event
+//! recorder and the metrics. May touch: Events (through `event`) and the metrics registry.
+
+use kube::{
+    Client, Resource,
+    runtime::events::{Event, EventType, Recorder, Reporter},
+};
+use oxbow_runtime::metrics::ReconcileMetrics;
+use prometheus::{GaugeVec, IntCounterVec, Opts, Registry};
+use shared_crds::Kafka;
+use tracing::warn;
+
+use crate::act::{FIELD_MANAGER, Writer};
+use crate::config::Config;
+
+/// The cluster operator's metric families.
+#[derive(Clone)]
+pub struct ClusterMetrics {
+    /// Reconciliations, durations and resources by state (shared names across operators).
+    pub reconciles: ReconcileMetrics,
+    /// `oxbow_kubernetes_writes_total{kind, verb}`: every write the operator makes.
+    pub writes: IntCounterVec,
+    /// `oxbow_certificate_expiration_timestamp_seconds{namespace, cluster, ca}`: when each CA
+    /// certificate expires (Unix seconds).
+    pub ca_expiry: GaugeVec,
+}
+
+impl ClusterMetrics {
+    /// Creates the families and registers them.
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let reconciles = ReconcileMetrics::register(registry)?;
+        let writes = IntCounterVec::new(
+            Opts::new(
+                "oxbow_kubernetes_writes_total",
+                "Writes to the Kubernetes API by kind and verb",
+            ),
+            &["kind", "verb"],
+        )?;
+        let ca_expiry = GaugeVec::new(
+            Opts::new(
+                "oxbow_certificate_expiration_timestamp_seconds",
+                "When each CA certificate of each cluster expires, in Unix seconds",
+            ),
+            &["namespace", "cluster", "ca"],
+        )?;
+        registry.register(Box::new(writes.clone()))?;
+        registry.register(Box::new(ca_expiry.clone()))?;
+        Ok(Self {
+            reconciles,
+            writes,
+            ca_expiry,
+        })
+    }
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: Client,
+    pub config: Config,
+    pub writer: Writer,
+    pub recorder: Recorder,
+    pub metrics: ClusterMetrics,
+}
+
+impl Context {
+    /// A context over `client` with `config`, counting writes in `metrics`.
+    pub fn new(client: Client, config: Config, metrics: ClusterMetrics) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: FIELD_MANAGER.into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
+        Self {
+            writer: Writer::new(client.clone(), metrics.writes.clone()),
+            client,
+            config,
+            recorder,
+            metrics,
+        }
+    }
+
+    /// Publishes an Event about `kafka`; a failure is logged, never fatal.
+    pub async fn event(&self, kafka: &Kafka, type_: EventType, reason: &str, note: String) {
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &kafka.object_ref(&())).await {
+            warn!(error = %e, "publishing an Event failed");
+        }
+    }
+}
