@@ -35,3 +35,17 @@ fn no_stale_crd_files() {
         );
     }
 }
+
+#[test]
+fn the_install_bundle_holds_the_same_crds() {
+    let path = offline::workspace()
+        .join("manifests/install")
+        .join(shared_crds::INSTALL_CRDS_FILE);
+    let committed = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{} is missing ({e}): {HOW_TO_FIX}", path.display()));
+    assert!(
+        committed == shared_crds::install_crds_yaml(),
+        "{} is out of date: {HOW_TO_FIX}",
+        path.display()
+    );
+}

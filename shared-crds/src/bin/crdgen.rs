@@ -1,6 +1,7 @@
 //! Writes the CRDs of `shared-crds` as YAML, one file per CRD, into the folder given (default
-//! `manifests/crds` of the workspace), and removes stale `*.yaml` files there. May touch: that
-//! folder only.
+//! `manifests/crds` of the workspace), and removes stale `*.yaml` files there. Without an
+//! argument it also writes all of them as one file into the install bundle
+//! (`manifests/install/00-crds.yaml`). May touch: those folders only.
 
 use std::{fs, path::PathBuf, process::ExitCode};
 
@@ -14,6 +15,20 @@ fn main() -> ExitCode {
                 .join("manifests")
                 .join("crds")
         });
+    let bundle = std::env::args_os().nth(1).is_none().then(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("manifests")
+            .join("install")
+            .join(shared_crds::INSTALL_CRDS_FILE)
+    });
+    if let Some(path) = &bundle {
+        if let Err(e) = fs::write(path, shared_crds::install_crds_yaml()) {
+            eprintln!("crdgen: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        println!("wrote {}", path.display());
+    }
     match write_all(&dir) {
         Ok(written) => {
             for file in written {
