@@ -1600,6 +1600,117 @@ async fn refusals_have_a_clear_status_and_touch_no_other_topic() -> Result<()> {
     f.finish().await
 }
 
+/// A topic Kafka refused as invalid (here `InvalidConfig`, on create and on alter) is not sent
+/// to Kafka again while nothing changed: the operator's CreateTopics and
+/// IncrementalAlterConfigs request counters stay flat over two full passes (polls), and the
+/// status, Ready=False with Kafka's message, is not rewritten. Fixing the spec (a new
+/// generation) sends it at once, and the topic becomes Ready.
+#[tokio::test]
+async fn refused_topics_are_not_sent_again_until_their_spec_changes() -> Result<()> {
+    let mut f = Fixture::new("no-resend").await?;
+    f.start(f.operator_env()).await?;
+    let requests =
+        |m: &Metrics, api: &str| m.sum("oxbow_kafka_admin_requests_total", &[("api", api)]);
+
+    // Refused on create.
+    let bad = f.topic("bad");
+    f.create_kt(
+        &bad,
+        json!({ "partitions": 1, "config": { "no.such.config": "1" } }),
+    )
+    .await?;
+    let refused = f.wait_not_ready(&bad, "InvalidConfig").await?;
+    assert!(
+        refused
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("no.such.config"),
+        "Kafka's message: {refused:?}"
+    );
+    // Refused on alter: a topic that exists gets an invalid config.
+    let altered = f.topic("altered");
+    f.create_kt(&altered, json!({ "partitions": 1 })).await?;
+    f.wait_synced(&altered).await?;
+    f.patch_spec(&altered, json!({ "config": { "retention.ms": "soon" } }))
+        .await?;
+    f.wait_not_ready(&altered, "InvalidConfig").await?;
+
+    let before = f.metrics().await?;
+    let bad_status = f.get_kt(&bad).await?.context("bad exists")?.status;
+    let altered_status = f.get_kt(&altered).await?.context("altered exists")?.status;
+    // Two full passes, each of which used to send both again.
+    f.wait_full_passes(3).await?;
+    let after = f.metrics().await?;
+    assert_eq!(
+        requests(&after, "create_topics"),
+        requests(&before, "create_topics"),
+        "the refused create was sent again (log {})",
+        f.operator_log()
+    );
+    assert_eq!(
+        requests(&after, "incremental_alter_configs"),
+        requests(&before, "incremental_alter_configs"),
+        "the refused alter was sent again (log {})",
+        f.operator_log()
+    );
+    assert_eq!(
+        after.sum("oxbow_topic_operator_held_topics", &[]),
+        2.0,
+        "both topics are held"
+    );
+    assert_eq!(
+        f.get_kt(&bad).await?.context("bad exists")?.status,
+        bad_status,
+        "status not rewritten"
+    );
+    assert_eq!(
+        f.get_kt(&altered).await?.context("altered exists")?.status,
+        altered_status
+    );
+    assert_eq!(f.kafka_topic(&bad).await?, None, "still not created");
+
+    // Fixed: a new generation is sent at once.
+    f.patch_spec(
+        &bad,
+        json!({ "config": { "no.such.config": null, "retention.ms": 100000 } }),
+    )
+    .await?;
+    f.wait_synced(&bad).await?;
+    f.wait_kafka(&bad, "created with the fixed config", |t| {
+        t.config == config(&[("retention.ms", "100000")])
+    })
+    .await?;
+    f.patch_spec(&altered, json!({ "config": { "retention.ms": 200000 } }))
+        .await?;
+    f.wait_synced(&altered).await?;
+    f.wait_kafka(&altered, "altered with the fixed config", |t| {
+        t.config == config(&[("retention.ms", "200000")])
+    })
+    .await?;
+    let fixed = f.metrics().await?;
+    assert!(requests(&fixed, "create_topics") > requests(&after, "create_topics"));
+    assert!(
+        requests(&fixed, "incremental_alter_configs")
+            > requests(&after, "incremental_alter_configs")
+    );
+    eventually("no topic held", DEADLINE, || async {
+        let held = f
+            .metrics()
+            .await
+            .map_err(|e| e.to_string())?
+            .sum("oxbow_topic_operator_held_topics", &[]);
+        if held == 0.0 {
+            Ok(())
+        } else {
+            Err(held.to_string())
+        }
+    })
+    .await?;
+
+    f.finish().await
+}
+
 // =============================================================================================
 // Unmanaged and paused
 // =============================================================================================

@@ -42,7 +42,7 @@ use kube::{
     },
 };
 use oxbow_runtime::http::Readiness;
-use prometheus::{Gauge, IntCounter, Registry};
+use prometheus::{Gauge, IntCounter, IntGauge, Registry};
 use serde_json::json;
 use shared_crds::{KafkaTopic, labels};
 use tokio::sync::Notify;
@@ -59,14 +59,15 @@ use crate::{
         AdminOp, BatchLimits, KafkaAction, SpecAction, TopicPlan, TopicState, batch_admin_ops,
         plan_topic_in_cluster,
     },
+    retry::{Attempts, Backoff, Holds, Input, Next},
     state_store::{FIELD_MANAGER, StateStore},
     status::{Outcome, Warning, WarningUpdate, build_status, status_changed},
 };
 
 /// How long dirty names are collected before a pass, so a burst becomes one batched pass.
 const DEBOUNCE: Duration = Duration::from_millis(25);
-/// Wait before retrying a pass that could not reach Kafka.
-const RETRY_AFTER: Duration = Duration::from_secs(2);
+/// Wait before reading again a change Kafka accepted but did not show yet (not a failure).
+const RECHECK_AFTER: Duration = Duration::from_secs(2);
 const KIND: &str = "KafkaTopic";
 
 /// Metrics specific to the topic operator (the shared reconcile and admin metrics come from
@@ -80,6 +81,8 @@ pub struct TopicMetrics {
     pub passes: IntCounter,
     /// Writes to Kubernetes (spec, finalizers, status, state ConfigMaps, creates, deletes).
     pub kube_writes: IntCounter,
+    /// Topics not sent to Kafka for now: refused (waiting for a change) or backing off.
+    pub held_topics: IntGauge,
 }
 
 impl TopicMetrics {
@@ -95,12 +98,18 @@ impl TopicMetrics {
         )?;
         registry.register(Box::new(last_poll_duration.clone()))?;
         registry.register(Box::new(passes.clone()))?;
+        let held_topics = IntGauge::new(
+            "oxbow_topic_operator_held_topics",
+            "Topics not sent to Kafka for now: refused until their input changes, or backing off after a transient failure",
+        )?;
         registry.register(Box::new(kube_writes.clone()))?;
+        registry.register(Box::new(held_topics.clone()))?;
         Ok(TopicMetrics {
             reconcile: oxbow_runtime::metrics::ReconcileMetrics::register(registry)?,
             last_poll_duration,
             passes,
             kube_writes,
+            held_topics,
         })
     }
 }
@@ -220,18 +229,26 @@ pub async fn run(
         brokers: None,
         dirty: dirty.clone(),
         tombstones: Tombstones::default(),
+        holds: Holds::new(Backoff::default()),
+        kube_attempts: HashMap::new(),
     };
+    // Consecutive failed passes (Kafka or the API server unreachable): retried with a growing
+    // delay, reset by the first pass that works.
+    let backoff = Backoff::default();
+    let mut pass_attempts = Attempts::default();
 
     // The first full pass lists both sides; after it the operator is ready.
     loop {
         match op.pass(Scope::Full).await {
             Ok(()) => break,
             Err(e) => {
-                warn!(error = %e, "initial sync failed; retrying");
-                tokio::time::sleep(RETRY_AFTER).await;
+                let delay = pass_attempts.failed(&backoff);
+                warn!(error = %e, retry_in_s = delay.as_secs(), "initial sync failed; retrying");
+                tokio::time::sleep(delay).await;
             }
         }
     }
+    pass_attempts.succeeded();
     readiness.set_ready(true);
     info!("initial sync done; ready");
 
@@ -250,6 +267,8 @@ pub async fn run(
             }
             _ = poll.tick() => Scope::Full,
             _ = full.tick() => {
+                // Brokers' settings that refused a topic cannot be observed: try each once more.
+                op.holds.forget_refusals();
                 match StateStore::load(op.config_maps.clone(), &op.cfg.cluster).await {
                     Ok(s) => op.store = s,
                     Err(e) => warn!(error = %e, "reloading the topic state failed; keeping the one in memory"),
@@ -262,14 +281,18 @@ pub async fn run(
         {
             continue;
         }
-        if let Err(e) = op.pass(scope.clone()).await {
-            warn!(error = %e, "sync pass failed; retrying");
-            if let Scope::Targeted(names) = scope {
-                for n in names {
-                    dirty.mark(n);
+        match op.pass(scope.clone()).await {
+            Ok(()) => pass_attempts.succeeded(),
+            Err(e) => {
+                let delay = pass_attempts.failed(&backoff);
+                warn!(error = %e, retry_in_s = delay.as_secs(), "sync pass failed; retrying");
+                if let Scope::Targeted(names) = scope {
+                    for n in names {
+                        dirty.mark(n);
+                    }
                 }
+                tokio::time::sleep(delay).await;
             }
-            tokio::time::sleep(RETRY_AFTER).await;
         }
     }
 }
@@ -292,6 +315,10 @@ struct Operator {
     brokers: Option<u32>,
     dirty: Arc<Dirty>,
     tombstones: Tombstones,
+    /// Topics not to send to Kafka for now (refused, or backing off).
+    holds: Holds,
+    /// Consecutive failed Kubernetes writes per topic, for the delay before the next try.
+    kube_attempts: HashMap<String, Attempts>,
 }
 
 /// One topic's decisions within a pass.
@@ -363,9 +390,29 @@ impl Operator {
         }
 
         let work = self.confirm_kubernetes_deletions(work).await;
+        if full {
+            let in_pass: HashSet<&str> = work.iter().map(|w| w.topic.as_str()).collect();
+            self.holds.retain(|t| in_pass.contains(t));
+            self.kube_attempts
+                .retain(|t, _| in_pass.contains(t.as_str()));
+        }
+
+        // Held topics are not sent: refused ones wait for a change of their input, the others
+        // for the end of their backoff. Their last failure is reported again.
+        let now = Instant::now();
+        let held: HashMap<String, Failure> = work
+            .iter()
+            .filter_map(|w| {
+                let deleting = sends_to_kafka(w)?;
+                let input = input_of(w, &view, brokers);
+                self.holds
+                    .held(&w.topic, &input, deleting, now)
+                    .map(|f| (w.topic.clone(), f))
+            })
+            .collect();
 
         // Act on Kafka.
-        let mut failures = self.act_kafka(&work).await;
+        let mut failures = self.act_kafka(&work, &held).await;
         // "Already exists" for a topic this pass saw missing: the view was a lagging broker's
         // copy of the metadata. Nothing is wrong and nothing is known yet; decide next time,
         // without reporting a failure.
@@ -381,8 +428,10 @@ impl Operator {
             .collect();
         for topic in &lagging {
             failures.remove(topic);
-            self.dirty_later(topic);
+            self.dirty_after(topic, RECHECK_AFTER);
         }
+        self.record_outcomes(&work, &held, &failures, &view, brokers, now);
+        failures.extend(held);
         // Read the changes back (and, for topics just created, their IDs and broker-default
         // counts): only what Kafka shows may become the base.
         let expected: Vec<(String, Expected)> = work
@@ -594,10 +643,61 @@ impl Operator {
         })
     }
 
-    /// Sends every Kafka change of the pass in batched requests; returns the failed topics.
-    async fn act_kafka(&self, work: &[TopicWork]) -> HashMap<String, Failure> {
-        let mut ops: Vec<AdminOp> = Vec::new();
+    /// Remembers what Kafka answered each topic sent this pass: a success ends its hold; a
+    /// refusal holds it until its input changes; a transient failure holds it for a growing
+    /// delay, after which it is marked for another pass.
+    fn record_outcomes(
+        &mut self,
+        work: &[TopicWork],
+        held: &HashMap<String, Failure>,
+        failures: &HashMap<String, Failure>,
+        view: &KafkaView,
+        brokers: u32,
+        now: Instant,
+    ) {
         for w in work {
+            let Some(deleting) = sends_to_kafka(w) else {
+                continue;
+            };
+            if held.contains_key(&w.topic) {
+                continue;
+            }
+            let failure = failures.get(&w.topic).filter(|f| match &w.kind {
+                // Already gone, or kept by delete.topic.enable=false: the resource is released.
+                WorkKind::Finalize { .. } => {
+                    matches!(finalize_step(&w.topic, Some(f)), FinalizeStep::Retry(_))
+                }
+                _ => f.code != Some(UNKNOWN_TOPIC_OR_PARTITION) || !deletes(w),
+            });
+            let Some(f) = failure else {
+                self.holds.succeeded(&w.topic);
+                continue;
+            };
+            let input = input_of(w, view, brokers);
+            match self.holds.failed(&w.topic, f, input, deleting, now) {
+                Next::WaitForChange => info!(
+                    topic = %w.topic,
+                    reason = %f.reason,
+                    "Kafka refused the request itself; not sending it again until the KafkaTopic, the topic or the brokers change"
+                ),
+                Next::RetryAfter(delay) => {
+                    debug!(topic = %w.topic, reason = %f.reason, retry_in_s = delay.as_secs(), "Kafka request failed; retrying later");
+                    self.dirty_after(&w.topic, delay);
+                }
+            }
+        }
+        self.metrics.held_topics.set(self.holds.len() as i64);
+    }
+
+    /// Sends every Kafka change of the pass in batched requests, except the held topics';
+    /// returns the failed topics.
+    async fn act_kafka(
+        &self,
+        work: &[TopicWork],
+        held: &HashMap<String, Failure>,
+    ) -> HashMap<String, Failure> {
+        let mut ops: Vec<AdminOp> = Vec::new();
+        for w in work.iter().filter(|w| !held.contains_key(&w.topic)) {
             match &w.kind {
                 WorkKind::Plan(plan) => ops.extend(plan.kafka.admin_ops(&w.topic)),
                 WorkKind::Finalize { delete_topic: true } => ops.push(AdminOp::DeleteTopic {
@@ -672,13 +772,13 @@ impl Operator {
                             ));
                         }
                         FinalizeStep::Retry(outcome) => {
-                            // Keep the finalizer and retry; tell the user why.
+                            // Keep the finalizer and tell the user why; the retry was scheduled
+                            // with the failure (see `record_outcomes`).
                             let status =
                                 build_status(&kt, &outcome, None, WarningUpdate::Keep, &now);
                             if status_changed(&kt, &status) {
                                 writes.push(KubeWrite::Status(kt, status, Vec::new()));
                             }
-                            self.dirty_later(&w.topic);
                             continue;
                         }
                     }
@@ -733,9 +833,14 @@ impl Operator {
             .collect()
             .await;
         let mut failed = 0;
+        let mut succeeded_topics: HashSet<String> = HashSet::new();
+        let mut retry_topics: HashSet<String> = HashSet::new();
         for (topic, makes_base_true, r) in results {
             match r {
-                Ok(()) => self.metrics.kube_writes.inc(),
+                Ok(()) => {
+                    self.metrics.kube_writes.inc();
+                    succeeded_topics.insert(topic);
+                }
                 Err(e) => {
                     failed += 1;
                     warn!(topic, error = %e, "Kubernetes write failed; will retry");
@@ -750,10 +855,24 @@ impl Operator {
                     // so the next poll decides again.
                     let name_taken = matches!(&e, kube::Error::Api(ae) if ae.code == 409);
                     if !name_taken {
-                        self.dirty_later(&topic);
+                        retry_topics.insert(topic);
                     }
                 }
             }
+        }
+        // One delay per topic and pass, however many of its writes failed; growing while they
+        // keep failing (RBAC taken away, an admission webhook refusing), reset once all work.
+        for topic in succeeded_topics.difference(&retry_topics) {
+            self.kube_attempts.remove(topic);
+        }
+        let backoff = Backoff::default();
+        for topic in retry_topics {
+            let delay = self
+                .kube_attempts
+                .entry(topic.clone())
+                .or_default()
+                .failed(&backoff);
+            self.dirty_after(&topic, delay);
         }
         if failed > 0 {
             warn!(failed, "some Kubernetes writes failed");
@@ -778,7 +897,7 @@ impl Operator {
             // Kafka accepted the change but does not show it yet: keep the old base, so that
             // the next pass cannot take the stale view for a change made in Kafka.
             plan.new_base = self.store.get(topic).cloned();
-            self.dirty_later(topic);
+            self.dirty_after(topic, RECHECK_AFTER);
         }
         let observed = confirmed
             .topics
@@ -948,12 +1067,12 @@ impl Operator {
             .inc();
     }
 
-    /// Marks a topic for another pass (after a failed write or deletion).
-    fn dirty_later(&self, topic: &str) {
+    /// Marks a topic for another pass after `delay`.
+    fn dirty_after(&self, topic: &str, delay: Duration) {
         let dirty = self.dirty.clone();
         let topic = topic.to_owned();
         tokio::spawn(async move {
-            tokio::time::sleep(RETRY_AFTER).await;
+            tokio::time::sleep(delay).await;
             dirty.mark(topic);
         });
     }
@@ -988,6 +1107,31 @@ fn finalize_step(topic: &str, failure: Option<&Failure>) -> FinalizeStep {
             reason: f.reason.clone(),
             message: format!("deleting the topic failed: {}", f.message),
         }),
+    }
+}
+
+/// Whether the work sends Kafka a request: `Some(deleting)`, where `deleting` says it deletes
+/// the topic of a `KafkaTopic` being deleted (never held waiting for a change).
+fn sends_to_kafka(w: &TopicWork) -> Option<bool> {
+    match &w.kind {
+        WorkKind::Plan(p) if p.kafka != KafkaAction::Nothing => Some(false),
+        WorkKind::Finalize { delete_topic: true } => Some(true),
+        _ => None,
+    }
+}
+
+/// Whether the work deletes the topic (an unknown topic is then what was wanted).
+fn deletes(w: &TopicWork) -> bool {
+    matches!(&w.kind, WorkKind::Plan(p) if matches!(p.kafka, KafkaAction::Delete { .. }))
+        || matches!(w.kind, WorkKind::Finalize { delete_topic: true })
+}
+
+/// What the work's Kafka request depends on.
+fn input_of(w: &TopicWork, view: &KafkaView, brokers: u32) -> Input {
+    Input {
+        generation: w.owner.as_ref().and_then(|kt| kt.metadata.generation),
+        kafka: view.topics.get(&w.topic).cloned(),
+        brokers,
     }
 }
 
