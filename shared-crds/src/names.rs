@@ -59,6 +59,12 @@ pub fn kafka_component(cluster: &str) -> String {
     format!("{cluster}-kafka")
 }
 
+/// ServiceAccount of the Kafka node pods: `<cluster>-kafka`. The nodes never call the
+/// Kubernetes API; the account exists so that they do not run as the namespace's `default`.
+pub fn kafka_service_account(cluster: &str) -> String {
+    kafka_component(cluster)
+}
+
 /// Secret with the cluster CA's private key: `<cluster>-cluster-ca`.
 pub fn cluster_ca_key_secret(cluster: &str) -> String {
     format!("{cluster}-cluster-ca")
@@ -130,6 +136,7 @@ mod tests {
         );
         assert_eq!(brokers_service("my-cluster"), "my-cluster-kafka-brokers");
         assert_eq!(kafka_component("my-cluster"), "my-cluster-kafka");
+        assert_eq!(kafka_service_account("my-cluster"), "my-cluster-kafka");
         assert_eq!(
             external_bootstrap_service("c", "ext"),
             "c-kafka-ext-bootstrap"

@@ -3,3 +3,8 @@
 
 pub mod kafka_config;
 pub mod meta;
+pub mod node_config;
+pub mod pdb;
+pub mod pod;
+pub mod service_account;
+pub mod storage;
