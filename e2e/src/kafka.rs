@@ -32,15 +32,19 @@ const FORMAT_DEADLINE: Duration = Duration::from_secs(60);
 /// Grace between SIGTERM and SIGKILL when stopping a node.
 const STOP_GRACE: Duration = Duration::from_secs(15);
 
-// Small, fixed heaps and a fast-starting JIT: brokers in tests move little data, and the testbed
-// machine may have two cores shared with the Kubernetes control plane.
+// Small heaps and a fast-starting JIT: brokers in tests move little data, and the testbed
+// machine may have two cores shared with the Kubernetes control plane. The maximum heap is
+// [`KafkaOptions::heap`]; 10,000 topics need more than the default (see README's Figures).
 const JVM_FLAGS: &[&str] = &[
     "-Xms256m",
-    "-Xmx512m",
     "-XX:+UseSerialGC",
     "-XX:TieredStopAtLevel=1",
     "-Djava.awt.headless=true",
 ];
+/// Maximum heap of a node unless asked otherwise.
+pub const DEFAULT_HEAP: &str = "512m";
+/// The smallest maximum heap accepted: the initial heap (`-Xms256m`) must fit in it.
+const MIN_HEAP_MIB: u64 = 256;
 const TOOL_JVM_FLAGS: &[&str] = &["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"];
 
 /// What to start.
@@ -50,6 +54,65 @@ pub struct KafkaOptions {
     pub nodes: usize,
     /// State folder of this Kafka: certificates, per-node configuration, data and logs.
     pub dir: PathBuf,
+    /// Maximum JVM heap of each node, as `-Xmx` takes it (`512m`, `2g`).
+    pub heap: String,
+    /// Broker settings appended to the testbed's own (a later line wins in Java properties,
+    /// so these may also replace one), e.g. `delete.topic.enable=false`.
+    pub extra_properties: Vec<(String, String)>,
+}
+
+impl KafkaOptions {
+    /// `nodes` nodes in `dir` with the default heap and no extra settings.
+    pub fn new(nodes: usize, dir: PathBuf) -> KafkaOptions {
+        KafkaOptions {
+            nodes,
+            dir,
+            heap: DEFAULT_HEAP.to_owned(),
+            extra_properties: Vec::new(),
+        }
+    }
+}
+
+/// Checks a heap size as `-Xmx` takes it (digits, then `k`, `m` or `g`) and that it holds the
+/// initial heap; returns it in MiB.
+pub fn heap_mib(heap: &str) -> Result<u64> {
+    let (digits, unit) = heap.split_at(heap.len().saturating_sub(1));
+    let n: u64 = digits
+        .parse()
+        .ok()
+        .filter(|_| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .with_context(|| format!("Kafka heap {heap:?}: expected digits and k, m or g, e.g. 2g"))?;
+    let mib = match unit {
+        "k" | "K" => n / 1024,
+        "m" | "M" => n,
+        "g" | "G" => n.saturating_mul(1024),
+        _ => bail!("Kafka heap {heap:?}: expected digits and k, m or g, e.g. 2g"),
+    };
+    if mib < MIN_HEAP_MIB {
+        bail!("Kafka heap {heap:?} is below the initial heap of {MIN_HEAP_MIB}m");
+    }
+    Ok(mib)
+}
+
+/// A Kafka started for one test, apart from the testbed's (its own folder and ports), stopped
+/// when dropped; for broker settings the shared testbed must not have.
+pub struct OwnedKafka {
+    pub cluster: KafkaCluster,
+}
+
+impl OwnedKafka {
+    /// Starts a Kafka as [`start`] does.
+    pub async fn start(opts: &KafkaOptions) -> Result<OwnedKafka> {
+        Ok(OwnedKafka {
+            cluster: start(opts).await?,
+        })
+    }
+}
+
+impl Drop for OwnedKafka {
+    fn drop(&mut self) {
+        stop(&self.cluster.procs);
+    }
 }
 
 /// A started Kafka: its processes and what tests need to reach it.
@@ -108,6 +171,7 @@ struct NodeSpec<'a> {
     ports: &'a [NodePorts],
     node_dir: &'a Path,
     clients_ca_file: &'a Path,
+    extra_properties: &'a [(String, String)],
 }
 
 fn libs_pom() -> String {
@@ -277,6 +341,17 @@ fn join_addrs(ports: &[NodePorts], pick: impl Fn(&NodePorts) -> u16) -> String {
 }
 
 fn server_properties(spec: &NodeSpec<'_>) -> String {
+    let mut text = base_server_properties(spec);
+    if !spec.extra_properties.is_empty() {
+        text.push_str("# Asked for by the caller (KafkaOptions::extra_properties).\n");
+        for (k, v) in spec.extra_properties {
+            text.push_str(&format!("{k}={v}\n"));
+        }
+    }
+    text
+}
+
+fn base_server_properties(spec: &NodeSpec<'_>) -> String {
     let me = spec.ports[spec.id - 1];
     let voters = spec
         .ports
@@ -438,6 +513,15 @@ pub async fn start(opts: &KafkaOptions) -> Result<KafkaCluster> {
     if opts.nodes != 1 && opts.nodes != 3 {
         bail!("the testbed Kafka has 1 or 3 nodes, not {}", opts.nodes);
     }
+    heap_mib(&opts.heap)?;
+    let malformed = |(k, v): &&(String, String)| {
+        k.is_empty() || k.contains(['=', '\n', '\r']) || v.contains(['\n', '\r'])
+    };
+    if let Some((k, v)) = opts.extra_properties.iter().find(malformed) {
+        bail!(
+            "broker setting {k:?}={v:?}: keys must be non-empty without '=', and neither may span lines"
+        );
+    }
     let libs = tokio::task::spawn_blocking(ensure_libs)
         .await
         .context("joining the Maven resolution")??;
@@ -478,6 +562,7 @@ pub async fn start(opts: &KafkaOptions) -> Result<KafkaCluster> {
             ports: &ports,
             node_dir: &node_dir,
             clients_ca_file: &clients_ca_cert_file,
+            extra_properties: &opts.extra_properties,
         };
         fs::write(&props, server_properties(&spec))?;
         props_files.push(props);
@@ -507,6 +592,7 @@ pub async fn start(opts: &KafkaOptions) -> Result<KafkaCluster> {
         let id = i + 1;
         let mut cmd = Command::new(java());
         cmd.args(JVM_FLAGS)
+            .arg(format!("-Xmx{}", opts.heap))
             .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
             .arg("-cp")
             .arg(classpath(&libs))
@@ -616,6 +702,7 @@ mod tests {
             ports: &ports,
             node_dir: Path::new("/state/node-2"),
             clients_ca_file: Path::new("/state/clients-ca.crt"),
+            extra_properties: &[],
         });
         let p = props_map(&text);
         assert_eq!(p["node.id"], "2");
@@ -652,6 +739,7 @@ mod tests {
             ports: &ports,
             node_dir: Path::new("/s/node-1"),
             clients_ca_file: Path::new("/s/clients-ca.crt"),
+            extra_properties: &[],
         }));
         assert_eq!(p["offsets.topic.replication.factor"], "1");
         assert_eq!(p["min.insync.replicas"], "1");
@@ -664,6 +752,38 @@ mod tests {
         );
         // The controller listener must not be advertised to clients.
         assert!(!p["advertised.listeners"].contains("CONTROLLER"));
+    }
+
+    #[test]
+    fn extra_properties_come_last_so_they_win() {
+        let ports = ports(1);
+        let extra = [
+            ("delete.topic.enable".to_string(), "false".to_string()),
+            ("auto.create.topics.enable".to_string(), "true".to_string()),
+        ];
+        let text = server_properties(&NodeSpec {
+            id: 1,
+            ports: &ports,
+            node_dir: Path::new("/s/node-1"),
+            clients_ca_file: Path::new("/s/clients-ca.crt"),
+            extra_properties: &extra,
+        });
+        // Java's Properties keeps the last value of a repeated key; so does this map.
+        let p = props_map(&text);
+        assert_eq!(p["delete.topic.enable"], "false");
+        assert_eq!(p["auto.create.topics.enable"], "true");
+        assert!(text.ends_with("auto.create.topics.enable=true\n"), "{text}");
+    }
+
+    #[test]
+    fn heap_sizes_are_checked() {
+        assert_eq!(heap_mib(DEFAULT_HEAP).unwrap(), 512);
+        assert_eq!(heap_mib("2g").unwrap(), 2048);
+        assert_eq!(heap_mib("1536M").unwrap(), 1536);
+        assert_eq!(heap_mib("262144k").unwrap(), 256);
+        for bad in ["", "g", "2", "2gb", "-1g", "1.5g", "128m", "two"] {
+            assert!(heap_mib(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]
@@ -731,12 +851,9 @@ mod tests {
             .unwrap();
         println!("kafka libs resolved in {:?}", t.elapsed());
         let t = Instant::now();
-        let cluster = start(&KafkaOptions {
-            nodes: 1,
-            dir: tmp.path().to_path_buf(),
-        })
-        .await
-        .unwrap();
+        let cluster = start(&KafkaOptions::new(1, tmp.path().to_path_buf()))
+            .await
+            .unwrap();
         println!("1-node kafka ready in {:?}", t.elapsed());
         let guard = StopOnDrop(cluster.procs.clone());
         let ex = cluster.exports.clone();

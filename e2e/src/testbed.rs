@@ -19,11 +19,16 @@ use crate::{
 pub struct UpOptions {
     /// Kafka nodes: 1, or 3 for replication and ISR tests.
     pub kafka_nodes: usize,
+    /// Maximum JVM heap of each Kafka node (`-Xmx`), e.g. `2g` for 10,000 topics.
+    pub kafka_heap: String,
 }
 
 impl Default for UpOptions {
     fn default() -> Self {
-        UpOptions { kafka_nodes: 1 }
+        UpOptions {
+            kafka_nodes: 1,
+            kafka_heap: kafka::DEFAULT_HEAP.to_owned(),
+        }
     }
 }
 
@@ -104,8 +109,8 @@ pub async fn up(opts: &UpOptions) -> Result<State> {
         extra_ips: Vec::new(),
     };
     let kafka_opts = kafka::KafkaOptions {
-        nodes: opts.kafka_nodes,
-        dir: dir.join("kafka"),
+        heap: opts.kafka_heap.clone(),
+        ..kafka::KafkaOptions::new(opts.kafka_nodes, dir.join("kafka"))
     };
     std::fs::create_dir_all(&k8s_opts.dir)?;
     std::fs::create_dir_all(&kafka_opts.dir)?;

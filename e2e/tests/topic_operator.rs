@@ -19,6 +19,7 @@ use std::{
 use anyhow::{Context, Result, anyhow};
 use e2e::{
     env::TestEnv,
+    kafka::{KafkaExports, KafkaOptions, OwnedKafka},
     operator::{Metrics, OperatorEnv, OperatorProcess, write_client_cert},
 };
 use futures::{StreamExt, TryStreamExt, stream};
@@ -154,7 +155,11 @@ struct Fixture {
 
 impl Fixture {
     async fn new(test: &str) -> Result<Fixture> {
-        let env = env();
+        Fixture::with_env(test, env()).await
+    }
+
+    /// A fixture whose Kafka is the one `env` names (see [`env_with_kafka`]).
+    async fn with_env(test: &str, env: TestEnv) -> Result<Fixture> {
         let client = env.kube_client().await?;
         install_crds(&client).await?;
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
@@ -589,6 +594,21 @@ impl Fixture {
             .delete(&self.namespace, &DeleteParams::default())
             .await?;
         Ok(())
+    }
+}
+
+/// The testbed's exports with another Kafka's (its Kubernetes stays the testbed's).
+fn env_with_kafka(kafka: &KafkaExports) -> TestEnv {
+    TestEnv {
+        kafka_bootstrap: kafka.bootstrap.clone(),
+        kafka_scram_bootstrap: kafka.scram_bootstrap.clone(),
+        kafka_admin_user: kafka.admin_user.clone(),
+        kafka_admin_password: kafka.admin_password.clone(),
+        kafka_tls_bootstrap: kafka.tls_bootstrap.clone(),
+        kafka_ca_file: kafka.ca_file.clone(),
+        kafka_clients_ca_cert_file: kafka.clients_ca_cert_file.clone(),
+        kafka_clients_ca_key_file: kafka.clients_ca_key_file.clone(),
+        ..env()
     }
 }
 
@@ -1709,6 +1729,114 @@ async fn refused_topics_are_not_sent_again_until_their_spec_changes() -> Result<
     .await?;
 
     f.finish().await
+}
+
+/// Against a Kafka of its own whose broker has `delete.topic.enable=false` (the shared testbed
+/// must keep deleting topics): deleting a `KafkaTopic` releases its finalizer at once, so the
+/// resource goes; the topic is kept, and a Warning Event on the resource says why. In
+/// bidirectional mode the kept topic is then adopted again by a new `KafkaTopic`, as any Kafka
+/// topic without one is. Deleting the namespace with such resources in it completes.
+#[tokio::test]
+async fn deletion_disabled_in_kafka_releases_the_resource_and_keeps_the_topic() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let kafka = OwnedKafka::start(&KafkaOptions {
+        extra_properties: vec![("delete.topic.enable".into(), "false".into())],
+        ..KafkaOptions::new(1, dir.path().to_path_buf())
+    })
+    .await?;
+    let mut f = Fixture::with_env("no-delete", env_with_kafka(&kafka.cluster.exports)).await?;
+    f.start(f.operator_env()).await?;
+
+    let kept = f.topic("kept");
+    f.create_kt(
+        &kept,
+        json!({ "partitions": 2, "config": { "retention.ms": 100000 } }),
+    )
+    .await?;
+    let kt = f.wait_synced(&kept).await?;
+    assert!(has_finalizer(&kt));
+    let uid = kt.uid().context("uid")?;
+    let created = f.wait_kafka(&kept, "created", |_| true).await?;
+
+    f.delete_kt(&kept).await?;
+    // Released: the resource with this UID is gone (a new one may take its name, below).
+    eventually(
+        &format!("KafkaTopic {kept} released (log {})", f.operator_log()),
+        DEADLINE,
+        || async {
+            match f.get_kt(&kept).await {
+                Ok(Some(kt)) if kt.uid().as_deref() == Some(uid.as_str()) => Err(format!(
+                    "still there: finalizers {:?}, status {:?}",
+                    kt.finalizers(),
+                    kt.status
+                )),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await?;
+    let events = eventually("a TopicDeletionDisabled Event", DEADLINE, || async {
+        let events = f
+            .events(&kept, "TopicDeletionDisabled")
+            .await
+            .map_err(|e| e.to_string())?;
+        if events.is_empty() {
+            Err("none yet".into())
+        } else {
+            Ok(events)
+        }
+    })
+    .await?;
+    let note = events[0].note.clone().unwrap_or_default();
+    assert_eq!(events[0].type_.as_deref(), Some("Warning"));
+    assert!(
+        note.contains("kept") && note.contains("delete.topic.enable=false"),
+        "{note}"
+    );
+    assert_eq!(
+        f.kafka_topic(&kept).await?,
+        Some(created.clone()),
+        "the topic is kept as it was"
+    );
+    // Bidirectional: the kept topic is a Kafka topic without a KafkaTopic, so it is adopted.
+    let adopted = f.wait_synced(&kept).await?;
+    assert_ne!(adopted.uid(), Some(uid), "a new resource");
+    assert_eq!(adopted.spec.partitions, Some(2));
+    assert_eq!(spec_config(&adopted), created.config);
+
+    // A namespace holding such resources is deleted without hanging on their finalizers.
+    let other = f.topic("other");
+    f.create_kt(&other, json!({ "partitions": 1 })).await?;
+    f.wait_synced(&other).await?;
+    let namespaces: Api<Namespace> = Api::all(f.client.clone());
+    namespaces
+        .delete(&f.namespace, &DeleteParams::default())
+        .await?;
+    eventually(
+        &format!(
+            "namespace {} deleted (log {})",
+            f.namespace,
+            f.operator_log()
+        ),
+        DEADLINE * 2,
+        || async {
+            match namespaces.get_opt(&f.namespace).await {
+                Ok(None) => Ok(()),
+                Ok(Some(ns)) => Err(format!("{:?}", ns.status)),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await?;
+    for topic in [&kept, &other] {
+        assert!(f.kafka_topic(topic).await?.is_some(), "{topic} kept");
+    }
+    // Nothing else to clean: the namespace is gone, and this Kafka (with its topics, which it
+    // cannot delete) stops when dropped, after the operator.
+    drop(f);
+    tokio::task::spawn_blocking(move || drop(kafka)).await?;
+    Ok(())
 }
 
 // =============================================================================================

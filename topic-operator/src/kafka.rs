@@ -44,6 +44,27 @@ pub const UNKNOWN_TOPIC_OR_PARTITION: i32 = 3;
 pub const TOPIC_DELETION_DISABLED: i32 = 73;
 /// Kafka's `TOPIC_ALREADY_EXISTS`.
 pub const TOPIC_ALREADY_EXISTS: i32 = 36;
+/// Kafka's `INVALID_REQUEST`.
+pub const INVALID_REQUEST: i32 = 42;
+
+/// Reads a failed topic deletion. Brokers with `delete.topic.enable=false` answer DeleteTopics
+/// requests older than version 3 with `INVALID_REQUEST` instead of `TOPIC_DELETION_DISABLED`,
+/// and librdkafka sends version 1 (without error messages), so the answer says only "Invalid
+/// request". A DeleteTopics request carries nothing else that Kafka could find invalid: this
+/// operator names each topic once, by name. So the failure is read as what it means.
+pub fn deletion_failure(f: Failure) -> Failure {
+    if f.code != Some(INVALID_REQUEST) {
+        return f;
+    }
+    Failure {
+        reason: "TopicDeletionDisabled".into(),
+        message: format!(
+            "Kafka refused to delete the topic ({}), as brokers with delete.topic.enable=false do",
+            f.message
+        ),
+        code: Some(TOPIC_DELETION_DISABLED),
+    }
+}
 
 /// How long a topic this operator deleted may still show in a lagging broker's metadata.
 const TOMBSTONE_TTL: Duration = Duration::from_secs(60);
@@ -321,13 +342,17 @@ impl KafkaSide {
             }
             AdminOpKind::DeleteTopics => self.admin.delete_topics(topics.clone()).await,
         };
+        let read = |f: Failure| match request.kind {
+            AdminOpKind::DeleteTopics => deletion_failure(f),
+            _ => f,
+        };
         match result {
             Ok(items) => items
                 .into_iter()
-                .map(|(t, r)| (t, r.map_err(|e| Failure::from_admin(&e))))
+                .map(|(t, r)| (t, r.map_err(|e| read(Failure::from_admin(&e)))))
                 .collect(),
             Err(e) => {
-                let failure = Failure::from_admin(&e);
+                let failure = read(Failure::from_admin(&e));
                 topics
                     .into_iter()
                     .map(|t| (t, Err(failure.clone())))
@@ -387,6 +412,30 @@ mod tests {
             !Expected::Absent.is_met(Some(&topic(1, &[]))),
             "not deleted yet"
         );
+    }
+
+    #[test]
+    fn invalid_request_to_a_deletion_means_deletion_is_disabled() {
+        let answered = Failure {
+            reason: "InvalidRequest".into(),
+            message: "Broker: Invalid request".into(),
+            code: Some(INVALID_REQUEST),
+        };
+        let read = deletion_failure(answered);
+        assert_eq!(read.code, Some(TOPIC_DELETION_DISABLED));
+        assert_eq!(read.reason, "TopicDeletionDisabled");
+        assert!(
+            read.message.contains("Broker: Invalid request")
+                && read.message.contains("delete.topic.enable=false"),
+            "{}",
+            read.message
+        );
+        let denied = Failure {
+            reason: "TopicAuthorizationFailed".into(),
+            message: "denied".into(),
+            code: Some(29),
+        };
+        assert_eq!(deletion_failure(denied.clone()), denied, "others unchanged");
     }
 
     #[test]

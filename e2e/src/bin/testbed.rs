@@ -23,6 +23,9 @@ enum Cmd {
         /// Kafka nodes: 1, or 3 for replication and ISR tests.
         #[arg(long, default_value_t = 1)]
         kafka_nodes: usize,
+        /// Maximum JVM heap of each Kafka node, as -Xmx takes it (e.g. 2g for 10,000 topics).
+        #[arg(long, env = "OXBOW_TESTBED_KAFKA_HEAP", default_value = e2e::kafka::DEFAULT_HEAP)]
+        kafka_heap: String,
     },
     /// Stop everything `up` started and remove its state.
     Down,
@@ -36,13 +39,21 @@ enum Cmd {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Up { kafka_nodes } => {
+        Cmd::Up {
+            kafka_nodes,
+            kafka_heap,
+        } => {
             anyhow::ensure!(
                 matches!(kafka_nodes, 1 | 3),
                 "--kafka-nodes must be 1 or 3, not {kafka_nodes}"
             );
+            e2e::kafka::heap_mib(&kafka_heap)?;
             let started = Instant::now();
-            let state = e2e::testbed::up(&e2e::testbed::UpOptions { kafka_nodes }).await?;
+            let state = e2e::testbed::up(&e2e::testbed::UpOptions {
+                kafka_nodes,
+                kafka_heap,
+            })
+            .await?;
             print!("{}", state.shell_exports());
             eprintln!("testbed up in {:.1}s", started.elapsed().as_secs_f64());
         }
