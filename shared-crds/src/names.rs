@@ -124,6 +124,11 @@ pub fn tls_user_principal_name(user: &str) -> String {
     format!("CN={user}")
 }
 
+/// NetworkPolicy that guards the Kafka nodes of a cluster: `<cluster>-network-policy-kafka`.
+pub fn kafka_network_policy(cluster: &str) -> String {
+    format!("{cluster}-network-policy-kafka")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +151,7 @@ mod tests {
         assert_eq!(topic_operator_certs("c"), "c-topic-operator-certs");
         assert_eq!(user_operator_certs("c"), "c-user-operator-certs");
         assert_eq!(cluster_operator_certs("c"), "c-cluster-operator-certs");
+        assert_eq!(kafka_network_policy("c"), "c-network-policy-kafka");
     }
 
     #[test]
