@@ -146,6 +146,11 @@ struct Fingerprint {
     topic: String,
 }
 
+/// The last fingerprint seen of each `KafkaTopic`, by resource name. Shared by the watch and
+/// the passes: a pass that changed a resource itself (added the finalizer) records the result,
+/// so that the watch event of its own write does not cause another pass.
+type Seen = Arc<Mutex<HashMap<String, Fingerprint>>>;
+
 fn fingerprint(kt: &KafkaTopic) -> Fingerprint {
     let a = kt.metadata.annotations.as_ref();
     Fingerprint {
@@ -177,16 +182,18 @@ pub async fn run(
         // managedFields are large and never read: dropping them keeps memory flat at scale.
         .modify(|kt| kt.managed_fields_mut().clear())
         .reflect(writer);
+    let seen: Seen = Arc::default();
     {
         let dirty = dirty.clone();
+        let seen = seen.clone();
         tokio::spawn(async move {
-            let mut seen: HashMap<String, Fingerprint> = HashMap::new();
             let mut watch = std::pin::pin!(watch);
             while let Some(event) = watch.next().await {
                 match event {
                     Ok(WatchEvent::Apply(kt) | WatchEvent::InitApply(kt)) => {
                         let key = kt.name_any();
                         let fp = fingerprint(&kt);
+                        let mut seen = seen.lock().expect("seen lock");
                         if seen.get(&key) != Some(&fp) {
                             if let Some(old) = seen.get(&key).filter(|old| old.topic != fp.topic) {
                                 dirty.mark(old.topic.clone());
@@ -196,7 +203,7 @@ pub async fn run(
                         }
                     }
                     Ok(WatchEvent::Delete(kt)) => {
-                        seen.remove(&kt.name_any());
+                        seen.lock().expect("seen lock").remove(&kt.name_any());
                         dirty.mark(kt.topic_name().to_owned());
                     }
                     Ok(WatchEvent::Init | WatchEvent::InitDone) => {}
@@ -231,6 +238,7 @@ pub async fn run(
         tombstones: Tombstones::default(),
         holds: Holds::new(Backoff::default()),
         kube_attempts: HashMap::new(),
+        seen,
     };
     // Consecutive failed passes (Kafka or the API server unreachable): retried with a growing
     // delay, reset by the first pass that works.
@@ -319,6 +327,7 @@ struct Operator {
     holds: Holds,
     /// Consecutive failed Kubernetes writes per topic, for the delay before the next try.
     kube_attempts: HashMap<String, Attempts>,
+    seen: Seen,
 }
 
 /// One topic's decisions within a pass.
@@ -390,6 +399,7 @@ impl Operator {
         }
 
         let work = self.confirm_kubernetes_deletions(work).await;
+        let work = self.finalize_and_plan(work, &view, brokers).await;
         if full {
             let in_pass: HashSet<&str> = work.iter().map(|w| w.topic.as_str()).collect();
             self.holds.retain(|t| in_pass.contains(t));
@@ -544,6 +554,83 @@ impl Operator {
                             delete_topic: false,
                         },
                     });
+                }
+            }
+        }
+        out
+    }
+
+    /// Adds the finalizer to the new `KafkaTopic`s of the pass, then plans those it was added
+    /// to in the same pass. The finalizer is on the resource before its topic is created
+    /// (deleting the resource then always deletes the topic), without a pass of its own: the
+    /// patch's answer is the resource to plan with, and its fingerprint is recorded so that the
+    /// watch event of this write does not start another pass. A failed patch is retried with
+    /// the Kubernetes write backoff.
+    async fn finalize_and_plan(
+        &mut self,
+        work: Vec<TopicWork>,
+        view: &KafkaView,
+        brokers: u32,
+    ) -> Vec<TopicWork> {
+        let (guards, mut out): (Vec<TopicWork>, Vec<TopicWork>) = work
+            .into_iter()
+            .partition(|w| matches!(w.kind, WorkKind::Guard));
+        if guards.is_empty() {
+            return out;
+        }
+        let api = self.topics.clone();
+        let results: Vec<(TopicWork, Result<KafkaTopic, kube::Error>)> = stream::iter(guards)
+            .map(|w| {
+                let api = api.clone();
+                async move {
+                    let kt = w.owner.clone().expect("guard has an owner");
+                    let patch = finalizer_patch(&kt, true);
+                    let r = api
+                        .patch(
+                            &kt.name_any(),
+                            &PatchParams::default(),
+                            &Patch::Json::<()>(patch),
+                        )
+                        .await;
+                    (w, r)
+                }
+            })
+            .buffer_unordered(self.cfg.kube_write_concurrency)
+            .collect()
+            .await;
+        let backoff = Backoff::default();
+        for (w, r) in results {
+            match r {
+                Ok(mut kt) => {
+                    self.metrics.kube_writes.inc();
+                    kt.managed_fields_mut().clear();
+                    self.seen
+                        .lock()
+                        .expect("seen lock")
+                        .insert(kt.name_any(), fingerprint(&kt));
+                    let kt = Arc::new(kt);
+                    let base = self.store.get(&w.topic).cloned();
+                    let plan = plan_topic_in_cluster(
+                        base.as_ref(),
+                        Some(&convert::kube_state(&kt)),
+                        view.topics.get(&w.topic),
+                        self.cfg.sync,
+                        brokers,
+                    );
+                    out.push(TopicWork {
+                        topic: w.topic,
+                        owner: Some(kt),
+                        kind: WorkKind::Plan(plan),
+                    });
+                }
+                Err(e) => {
+                    warn!(topic = %w.topic, error = %e, "adding the finalizer failed; will retry");
+                    let delay = self
+                        .kube_attempts
+                        .entry(w.topic.clone())
+                        .or_default()
+                        .failed(&backoff);
+                    self.dirty_after(&w.topic, delay);
                 }
             }
         }
