@@ -69,6 +69,26 @@ pub fn contains(observed: &Value, desired: &Value) -> bool {
     }
 }
 
+/// The path of the first field of `desired` that `observed` lacks or holds differently, for
+/// logs that say why an object is written again.
+pub fn first_difference(observed: &Value, desired: &Value) -> Option<String> {
+    match (observed, desired) {
+        (_, Value::Null) => None,
+        (Value::Object(o), Value::Object(d)) => d.iter().find_map(|(k, dv)| match o.get(k) {
+            None if dv.is_null() => None,
+            None => Some(format!(".{k}")),
+            Some(ov) => first_difference(ov, dv).map(|rest| format!(".{k}{rest}")),
+        }),
+        (Value::Array(o), Value::Array(d)) if o.len() == d.len() => {
+            o.iter().zip(d).enumerate().find_map(|(i, (ov, dv))| {
+                first_difference(ov, dv).map(|rest| format!("[{i}]{rest}"))
+            })
+        }
+        (o, d) if o == d => None,
+        _ => Some(String::new()),
+    }
+}
+
 /// Writes to one namespace, counting them by kind and verb.
 #[derive(Clone)]
 pub struct Writer {
@@ -102,11 +122,22 @@ impl Writer {
                 serde_json::to_value(observed),
                 serde_json::to_value(desired),
             );
-            if let (Ok(o), Ok(d)) = (o, d)
-                && contains(&o, &d)
-            {
-                return Ok(observed.clone());
+            match (o, d) {
+                (Ok(o), Ok(d)) if contains(&o, &d) => return Ok(observed.clone()),
+                (Ok(o), Ok(d)) => tracing::info!(
+                    kind,
+                    %name,
+                    differs = first_difference(&o, &d).unwrap_or_default(),
+                    "updating"
+                ),
+                (o, d) => {
+                    let error = o.err().or(d.err()).map(|e| e.to_string());
+                    tracing::warn!(kind, %name, ?error, "cannot compare with the observed object");
+                }
             }
+        }
+        if observed.is_none() {
+            tracing::debug!(kind, %name, "creating or updating an object not observed");
         }
         let namespace = desired.namespace().unwrap_or_default();
         self.count(kind, "apply");
@@ -251,11 +282,37 @@ mod tests {
     }
 
     #[test]
+    fn the_first_difference_is_named_by_path() {
+        let observed = json!({"spec": {"ports": [{"port": 1}], "a": "x"}});
+        assert_eq!(
+            first_difference(&observed, &json!({"spec": {"a": "x"}})),
+            None
+        );
+        assert_eq!(
+            first_difference(&observed, &json!({"spec": {"ports": [{"port": 2}]}})),
+            Some(".spec.ports[0].port".into())
+        );
+        assert_eq!(
+            first_difference(&observed, &json!({"spec": {"b": 1}})),
+            Some(".spec.b".into())
+        );
+    }
+
+    #[test]
     fn kinds_are_named() {
         assert_eq!(kind_of::<k8s_openapi::api::core::v1::Pod>(), "Pod");
         assert_eq!(
             kind_of::<k8s_openapi::api::apps::v1::Deployment>(),
             "Deployment"
         );
+    }
+}
+#[cfg(test)]
+mod probe_tests {
+    #[test]
+    fn deployment_serialises() {
+        let d: k8s_openapi::api::apps::v1::Deployment =
+            serde_json::from_str(&std::fs::read_to_string("/tmp/x/deploy.json").unwrap()).unwrap();
+        serde_json::to_value(&d).unwrap();
     }
 }

@@ -7,11 +7,14 @@ pub mod act;
 pub mod build;
 pub mod config;
 pub mod context;
+pub mod controller;
 pub mod leader;
 pub mod model;
 pub mod observe;
 pub mod pki;
 pub mod plan;
+pub mod reconcile;
+pub mod status;
 
 #[cfg(test)]
 pub(crate) mod test_fixtures;

@@ -43,6 +43,7 @@ pub struct Children {
     pub config_maps: Vec<ConfigMap>,
     pub secrets: Vec<Secret>,
     pub services: Vec<Service>,
+    /// The Kafka node pods only.
     pub pods: Vec<Pod>,
     pub claims: Vec<PersistentVolumeClaim>,
     pub service_accounts: Vec<ServiceAccount>,
@@ -98,11 +99,14 @@ pub async fn children(
     cluster: &str,
 ) -> Result<Children, ObserveError> {
     let s = children_selector(cluster);
+    // Only the Kafka node pods: the topic and user operators' pods carry the cluster's labels
+    // too (through their Deployments) but belong to their ReplicaSets.
+    let kafka_pods = format!("{s},{}={}", labels::NAME, names::kafka_component(cluster));
     let (config_maps, secrets, services, pods, claims, service_accounts) = futures::try_join!(
         list(client, namespace, &s),
         list(client, namespace, &s),
         list(client, namespace, &s),
-        list(client, namespace, &s),
+        list::<Pod>(client, namespace, &kafka_pods),
         list(client, namespace, &s),
         list(client, namespace, &s),
     )?;

@@ -298,10 +298,14 @@ fn role_binding(cluster: &ResolvedCluster, operator: &Operator<'_>) -> RoleBindi
     }
 }
 
+/// A variable with a literal value. An empty value is left out, as the API server stores it
+/// (the container still sees the variable, empty), so that the applied Deployment compares
+/// equal to the stored one.
 fn env(name: &str, value: impl Into<String>) -> EnvVar {
+    let value: String = value.into();
     EnvVar {
         name: name.to_owned(),
-        value: Some(value.into()),
+        value: (!value.is_empty()).then_some(value),
         value_from: None,
     }
 }
@@ -853,7 +857,12 @@ mod tests {
     #[test]
     fn without_a_secret_prefix_the_prefix_is_empty() {
         let d = &build("user-operator-only").deployments[0];
-        assert_eq!(env_value(d, "OXBOW_SECRET_PREFIX").as_deref(), Some(""));
+        let vars = container(d).env.as_deref().unwrap_or_default();
+        let prefix = vars.iter().find(|v| v.name == "OXBOW_SECRET_PREFIX");
+        assert!(
+            prefix.is_some_and(|v| v.value.is_none() && v.value_from.is_none()),
+            "{prefix:?}"
+        );
         assert_eq!(env_value(d, "OXBOW_NAMESPACE").as_deref(), Some("kafka"));
     }
 

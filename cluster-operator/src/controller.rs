@@ -1,0 +1,94 @@
+//! Watch wiring: one kube-runtime controller per watched namespace (or one for all), whose
+//! primary resource is `Kafka`; changes of its node pools (mapped by the cluster label) and of
+//! the children it owns (by owner reference) trigger a reconcile of the Kafka.
+//! May touch: nothing itself; `reconcile` does the work.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{ConfigMap, Pod, Service},
+};
+use kube::{
+    Api, Client, ResourceExt,
+    runtime::{Controller, controller::Action, reflector::ObjectRef, watcher},
+};
+use oxbow_runtime::http::Readiness;
+use shared_crds::{Kafka, KafkaNodePool, labels};
+use tracing::{debug, warn};
+
+use crate::config::Namespaces;
+use crate::context::Context;
+use crate::reconcile::{self, ReconcileError};
+
+/// How soon a failed reconcile is tried again.
+const ERROR_REQUEUE: Duration = Duration::from_secs(15);
+
+fn error_policy(kafka: Arc<Kafka>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    warn!(
+        kafka = %kafka.name_any(),
+        namespace = %kafka.namespace().unwrap_or_default(),
+        reason = error.reason(),
+        error = %error,
+        "reconcile failed; retrying"
+    );
+    ctx.metrics
+        .reconciles
+        .reconciliations
+        .with_label_values(&["Kafka", error.reason()])
+        .inc();
+    Action::requeue(ERROR_REQUEUE)
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs one controller over `namespace` (`None`: every namespace) until the stream ends.
+async fn run_one(ctx: Arc<Context>, namespace: Option<String>) {
+    let client = ctx.client.clone();
+    let ns = namespace.as_deref();
+    let owned = watcher::Config::default().labels(&format!("{}=Kafka", labels::KIND));
+    Controller::new(api::<Kafka>(&client, ns), watcher::Config::default())
+        .owns(api::<Pod>(&client, ns), owned.clone())
+        .owns(api::<Service>(&client, ns), owned.clone())
+        .owns(api::<ConfigMap>(&client, ns), owned.clone())
+        .owns(api::<Deployment>(&client, ns), owned)
+        .watches(
+            api::<KafkaNodePool>(&client, ns),
+            watcher::Config::default(),
+            |pool: KafkaNodePool| {
+                let cluster = pool.labels().get(labels::CLUSTER).cloned()?;
+                let namespace = pool.namespace()?;
+                Some(ObjectRef::<Kafka>::new(&cluster).within(&namespace))
+            },
+        )
+        .shutdown_on_signal()
+        .run(reconcile::reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => debug!(kafka = %object.name, "reconciled"),
+                Err(e) => debug!(error = %e, "controller event"),
+            }
+        })
+        .await;
+}
+
+/// Runs the controllers for the configured namespaces; readiness turns true once they start.
+pub async fn run(ctx: Arc<Context>, readiness: Readiness) {
+    let namespaces: Vec<Option<String>> = match &ctx.config.namespaces {
+        Namespaces::All => vec![None],
+        Namespaces::List(list) => list.iter().cloned().map(Some).collect(),
+    };
+    readiness.set_ready(true);
+    futures::future::join_all(namespaces.into_iter().map(|ns| run_one(ctx.clone(), ns))).await;
+}

@@ -1,0 +1,263 @@
+//! The report stage: the status of a Kafka and of its node pools. Statuses are built whole,
+//! conditions keep their transition times when unchanged, and nothing is written when the
+//! status would not change, so a reconcile of an unchanged cluster writes nothing.
+//! May touch: the `status` subresource of Kafkas and KafkaNodePools.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{
+    Api, ResourceExt,
+    api::{Patch, PatchParams},
+};
+use serde_json::json;
+use shared_crds::condition::{ConditionStatus, stamp_transitions};
+use shared_crds::kafka::{KafkaStatus, ListenerStatus, UsedNodePoolStatus};
+use shared_crds::node_pool::KafkaNodePoolStatus;
+use shared_crds::{Condition, Kafka, KafkaNodePool, labels, names};
+
+use crate::context::Context;
+use crate::model::ResolvedCluster;
+use crate::reconcile::ReconcileError;
+
+/// What the reconcile found out, for the Kafka's status.
+pub struct ClusterReport<'a> {
+    pub cluster: &'a ResolvedCluster,
+    /// `Ready` first, then any `Warning`s.
+    pub conditions: Vec<Condition>,
+    pub listeners: Vec<ListenerStatus>,
+}
+
+fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+/// The Kafka's status for `report`, conditions stamped against `previous`.
+pub fn kafka_status(previous: Option<&KafkaStatus>, report: &ClusterReport<'_>) -> KafkaStatus {
+    let cluster = report.cluster;
+    let old_conditions = previous
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let ready = report
+        .conditions
+        .iter()
+        .any(|c| c.is_true(shared_crds::condition::READY));
+    KafkaStatus {
+        conditions: Some(stamp_transitions(
+            &old_conditions,
+            report.conditions.clone(),
+            &now(),
+        )),
+        observed_generation: cluster.generation,
+        listeners: Some(report.listeners.clone()),
+        kafka_node_pools: Some(
+            cluster
+                .pools
+                .iter()
+                .map(|p| UsedNodePoolStatus {
+                    name: p.name.clone(),
+                })
+                .collect(),
+        ),
+        cluster_id: cluster.cluster_id.clone(),
+        kafka_version: Some(cluster.kafka_version.clone()),
+        kafka_metadata_version: Some(cluster.metadata_version.clone()),
+        operator_last_successful_version: if ready {
+            Some(env!("CARGO_PKG_VERSION").to_owned())
+        } else {
+            previous.and_then(|s| s.operator_last_successful_version.clone())
+        },
+    }
+}
+
+/// The status of node pool `pool` of `cluster`.
+pub fn pool_status(
+    cluster: &ResolvedCluster,
+    pool: &KafkaNodePool,
+    previous: Option<&KafkaNodePoolStatus>,
+) -> Option<KafkaNodePoolStatus> {
+    let name = pool.metadata.name.as_deref()?;
+    let resolved = cluster.pool(name)?;
+    let node_ids: Vec<i32> = resolved.node_ids.desired.iter().copied().collect();
+    let selector = format!(
+        "{}={},{}={},{}={}",
+        labels::CLUSTER,
+        cluster.name,
+        labels::NAME,
+        names::kafka_component(&cluster.name),
+        labels::POOL_NAME,
+        name
+    );
+    Some(KafkaNodePoolStatus {
+        conditions: previous.and_then(|s| s.conditions.clone()),
+        observed_generation: pool.metadata.generation,
+        replicas: Some(node_ids.len() as i32),
+        node_ids: Some(node_ids),
+        cluster_id: cluster.cluster_id.clone(),
+        roles: Some(resolved.roles.iter().copied().collect()),
+        label_selector: Some(selector),
+    })
+}
+
+async fn patch_kafka_status(
+    ctx: &Context,
+    kafka: &Kafka,
+    status: &KafkaStatus,
+) -> Result<(), ReconcileError> {
+    if kafka.status.as_ref() == Some(status) {
+        return Ok(());
+    }
+    let api: Api<Kafka> =
+        Api::namespaced(ctx.client.clone(), &kafka.namespace().unwrap_or_default());
+    ctx.metrics
+        .writes
+        .with_label_values(&["Kafka", "status"])
+        .inc();
+    api.patch_status(
+        &kafka.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await
+    .map(|_| ())
+    .map_err(ReconcileError::Status)
+}
+
+/// Writes the status of a reconciled cluster.
+pub async fn write_kafka_status(
+    ctx: &Context,
+    kafka: &Kafka,
+    report: &ClusterReport<'_>,
+) -> Result<(), ReconcileError> {
+    let status = kafka_status(kafka.status.as_ref(), report);
+    patch_kafka_status(ctx, kafka, &status).await
+}
+
+/// Records a new cluster ID before anything uses it.
+pub async fn write_cluster_id(
+    ctx: &Context,
+    kafka: &Kafka,
+    id: &str,
+) -> Result<(), ReconcileError> {
+    let mut status = kafka.status.clone().unwrap_or_default();
+    status.cluster_id = Some(id.to_owned());
+    patch_kafka_status(ctx, kafka, &status).await
+}
+
+/// `Ready=False` with the validation error, the rest of the status kept.
+pub async fn write_invalid(
+    ctx: &Context,
+    kafka: &Kafka,
+    condition: Condition,
+) -> Result<(), ReconcileError> {
+    let mut status = kafka.status.clone().unwrap_or_default();
+    let old = status.conditions.clone().unwrap_or_default();
+    status.conditions = Some(stamp_transitions(&old, vec![condition], &now()));
+    status.observed_generation = kafka.metadata.generation;
+    patch_kafka_status(ctx, kafka, &status).await
+}
+
+/// `ReconciliationPaused=True`, the rest of the status kept.
+pub async fn write_paused(ctx: &Context, kafka: &Kafka) -> Result<(), ReconcileError> {
+    let mut status = kafka.status.clone().unwrap_or_default();
+    let old = status.conditions.clone().unwrap_or_default();
+    let paused = Condition::new(
+        "ReconciliationPaused",
+        ConditionStatus::True,
+        "ReconciliationPaused",
+        format!(
+            "reconciliation is paused by the annotation {}: \"true\"",
+            labels::PAUSE_RECONCILIATION
+        ),
+    );
+    status.conditions = Some(stamp_transitions(&old, vec![paused], &now()));
+    status.observed_generation = kafka.metadata.generation;
+    patch_kafka_status(ctx, kafka, &status).await
+}
+
+/// Writes each node pool's status where it changed.
+pub async fn write_pool_statuses(
+    ctx: &Context,
+    cluster: &ResolvedCluster,
+    pools: &[KafkaNodePool],
+) -> Result<(), ReconcileError> {
+    let api: Api<KafkaNodePool> = Api::namespaced(ctx.client.clone(), &cluster.namespace);
+    for pool in pools {
+        let Some(status) = pool_status(cluster, pool, pool.status.as_ref()) else {
+            continue;
+        };
+        if pool.status.as_ref() == Some(&status) {
+            continue;
+        }
+        ctx.metrics
+            .writes
+            .with_label_values(&["KafkaNodePool", "status"])
+            .inc();
+        api.patch_status(
+            &pool.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await
+        .map_err(ReconcileError::Status)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{OperatorDefaults, validate_cluster};
+    use crate::test_fixtures;
+
+    fn cluster(name: &str) -> (ResolvedCluster, Vec<KafkaNodePool>) {
+        let f = test_fixtures::load(name);
+        let c = validate_cluster(&f.kafka, &f.pools, &OperatorDefaults::default())
+            .expect("valid")
+            .cluster;
+        (c, f.pools)
+    }
+
+    #[test]
+    fn a_second_status_of_the_same_report_is_identical() {
+        let (c, _) = cluster("separate-roles");
+        let report = ClusterReport {
+            cluster: &c,
+            conditions: vec![Condition::ready("Ready", "ok")],
+            listeners: vec![],
+        };
+        let first = kafka_status(None, &report);
+        let second = kafka_status(Some(&first), &report);
+        assert_eq!(first, second);
+        assert_eq!(
+            first.kafka_version.as_deref(),
+            Some(c.kafka_version.as_str())
+        );
+        assert_eq!(
+            first.operator_last_successful_version.as_deref(),
+            Some(env!("CARGO_PKG_VERSION"))
+        );
+    }
+
+    #[test]
+    fn pool_status_lists_ids_roles_and_a_selector() {
+        let (c, pools) = cluster("separate-roles");
+        for pool in &pools {
+            let s = pool_status(&c, pool, None).expect("pool of the cluster");
+            let resolved = c.pool(pool.metadata.name.as_deref().unwrap()).unwrap();
+            assert_eq!(s.replicas, Some(resolved.replicas));
+            assert_eq!(
+                s.node_ids.unwrap(),
+                resolved
+                    .node_ids
+                    .desired
+                    .iter()
+                    .copied()
+                    .collect::<Vec<_>>()
+            );
+            assert!(s.label_selector.unwrap().contains(&format!(
+                "{}={}",
+                labels::POOL_NAME,
+                resolved.name
+            )));
+        }
+    }
+}
