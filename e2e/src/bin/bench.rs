@@ -113,7 +113,8 @@ struct CleanupArgs {
 struct TopicsArgs {
     /// Number of KafkaTopics. Kafka must hold them twice over in turn (operator, then floor):
     /// the testbed's single broker (-Xmx512m) went into back-to-back full GCs at about 5,600
-    /// partitions in all, so 10,000 needs a broker with a larger heap.
+    /// partitions in all, so 10,000 needs a broker with a larger heap
+    /// (`testbed up --kafka-heap 2g`).
     #[arg(long, default_value_t = 1000)]
     count: usize,
     /// Kubernetes requests of the bench in flight at once.
@@ -134,6 +135,10 @@ struct TopicsArgs {
     /// Measure only the floor (no operator, no latency).
     #[arg(long)]
     floor_only: bool,
+    /// An extra setting of the operator process, `NAME=VALUE` (repeatable), e.g.
+    /// `OXBOW_KUBE_WRITE_CONCURRENCY=64`.
+    #[arg(long = "operator-env", value_parser = parse_assignment)]
+    operator_env: Vec<(String, String)>,
     /// The broker's `log.dirs` folder, when it is on this machine: before the floor creates its
     /// topics, wait until Kafka has removed the files of the topics deleted before (their
     /// `*-delete` folders), so 2×N partitions never hold files at once (the testbed broker's
@@ -165,6 +170,14 @@ struct UsersArgs {
     /// Also write the summary as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+/// `NAME=VALUE` of `--operator-env`.
+fn parse_assignment(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("{s:?}: expected NAME=VALUE")),
+    }
 }
 
 #[tokio::main]
@@ -1110,12 +1123,19 @@ mod topics {
         let tracker = Tracker::start(api.clone(), topic_obs);
         tracker.wait_listed().await?;
 
-        let env = OperatorEnv::topic_operator_scram(&run.env, &run.namespace, CLUSTER)
+        let mut env = OperatorEnv::topic_operator_scram(&run.env, &run.namespace, CLUSTER)
             .set("OXBOW_TOPIC_INCLUDE_PATTERN", format!("{op_prefix}.*"))
             .set(
                 "OXBOW_KAFKA_POLL_INTERVAL_SECONDS",
                 args.poll_seconds.to_string(),
             );
+        for (name, value) in &args.operator_env {
+            env = env.set(name, value);
+        }
+        if !args.operator_env.is_empty() {
+            let names: Vec<&str> = args.operator_env.iter().map(|(n, _)| n.as_str()).collect();
+            println!("operator settings added: {}", names.join(", "));
+        }
         let mut op = OperatorProcess::start("bench-topic-operator", "topic-operator", env)?;
         op.wait_ready(READY_DEADLINE).await?;
         println!("topic operator ready; log {}", op.log_path().display());
