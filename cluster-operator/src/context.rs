@@ -60,6 +60,8 @@ pub struct Context {
     pub writer: Writer,
     pub recorder: Recorder,
     pub metrics: ClusterMetrics,
+    /// The statuses written last (see [`crate::status::WrittenStatuses`]).
+    pub written: crate::status::WrittenStatuses,
 }
 
 impl Context {
@@ -78,6 +80,7 @@ impl Context {
             config,
             recorder,
             metrics,
+            written: Default::default(),
         }
     }
 

@@ -99,6 +99,7 @@ pub async fn reconcile(kafka: Arc<Kafka>, ctx: Arc<Context>) -> Result<Action, R
 
 async fn reconcile_inner(kafka: &Kafka, ctx: &Context) -> Result<Action, ReconcileError> {
     if kafka.metadata.deletion_timestamp.is_some() {
+        ctx.written.forget(&kafka.uid().unwrap_or_default());
         // Owner references take everything away; nothing to do.
         return Ok(Action::await_change());
     }
@@ -645,6 +646,17 @@ async fn reconcile_ca(
                 .await?;
         }
     }
+    ctx.metrics
+        .ca_expiry
+        .with_label_values(&[
+            cluster.namespace.as_str(),
+            cluster.name.as_str(),
+            match role {
+                CaRole::Cluster => "cluster",
+                CaRole::Clients => "clients",
+            },
+        ])
+        .set(outcome.state.not_after().unix_timestamp() as f64);
     match &plan {
         CaPlan::Keep => {}
         CaPlan::Create => info!(kafka = %cluster.name, ca = ?role, "created the CA"),

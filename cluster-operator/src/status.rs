@@ -18,6 +18,51 @@ use crate::context::Context;
 use crate::model::ResolvedCluster;
 use crate::reconcile::ReconcileError;
 
+/// The statuses this operator wrote last, by object UID, with the resourceVersion the write
+/// produced. Reconciles read objects from a watch cache that can lag behind the operator's own
+/// status write; without this, a reconcile right after a write would see the old status and
+/// send the same status again.
+#[derive(Default)]
+pub struct WrittenStatuses(
+    std::sync::Mutex<std::collections::HashMap<String, (u64, serde_json::Value)>>,
+);
+
+impl WrittenStatuses {
+    /// True if `status` is what was last written to the object `uid` and the cached copy (at
+    /// `cached_version`) is not newer than that write, so the cache merely lags.
+    pub fn already_written(
+        &self,
+        uid: &str,
+        cached_version: Option<&str>,
+        status: &serde_json::Value,
+    ) -> bool {
+        let Some(cached) = cached_version.and_then(|v| v.parse::<u64>().ok()) else {
+            return false;
+        };
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(uid)
+            .is_some_and(|(written, last)| cached <= *written && last == status)
+    }
+
+    /// Records a write that produced `version`.
+    pub fn record(&self, uid: &str, version: Option<&str>, status: serde_json::Value) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match version.and_then(|v| v.parse::<u64>().ok()) {
+            Some(v) => {
+                map.insert(uid.to_owned(), (v, status));
+            }
+            None => {
+                map.remove(uid);
+            }
+        }
+    }
+
+    /// Forgets an object (deleted).
+    pub fn forget(&self, uid: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
+}
+
 /// What the reconcile found out, for the Kafka's status.
 pub struct ClusterReport<'a> {
     pub cluster: &'a ResolvedCluster,
@@ -105,20 +150,41 @@ async fn patch_kafka_status(
     if kafka.status.as_ref() == Some(status) {
         return Ok(());
     }
+    if let (Ok(old), Ok(new)) = (
+        serde_json::to_value(&kafka.status),
+        serde_json::to_value(status),
+    ) {
+        tracing::debug!(
+            kafka = %kafka.name_any(),
+            differs = crate::act::first_difference(&old, &new).unwrap_or_default(),
+            "writing the status"
+        );
+    }
     let api: Api<Kafka> =
         Api::namespaced(ctx.client.clone(), &kafka.namespace().unwrap_or_default());
+    let uid = kafka.uid().unwrap_or_default();
+    let value = serde_json::to_value(status).unwrap_or_default();
+    if ctx
+        .written
+        .already_written(&uid, kafka.resource_version().as_deref(), &value)
+    {
+        return Ok(());
+    }
     ctx.metrics
         .writes
         .with_label_values(&["Kafka", "status"])
         .inc();
-    api.patch_status(
-        &kafka.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": status })),
-    )
-    .await
-    .map(|_| ())
-    .map_err(ReconcileError::Status)
+    let written = api
+        .patch_status(
+            &kafka.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await
+        .map_err(ReconcileError::Status)?;
+    ctx.written
+        .record(&uid, written.resource_version().as_deref(), value);
+    Ok(())
 }
 
 /// Writes the status of a reconciled cluster.
@@ -187,17 +253,28 @@ pub async fn write_pool_statuses(
         if pool.status.as_ref() == Some(&status) {
             continue;
         }
+        let uid = pool.uid().unwrap_or_default();
+        let value = serde_json::to_value(&status).unwrap_or_default();
+        if ctx
+            .written
+            .already_written(&uid, pool.resource_version().as_deref(), &value)
+        {
+            continue;
+        }
         ctx.metrics
             .writes
             .with_label_values(&["KafkaNodePool", "status"])
             .inc();
-        api.patch_status(
-            &pool.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": status })),
-        )
-        .await
-        .map_err(ReconcileError::Status)?;
+        let written = api
+            .patch_status(
+                &pool.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": status })),
+            )
+            .await
+            .map_err(ReconcileError::Status)?;
+        ctx.written
+            .record(&uid, written.resource_version().as_deref(), value);
     }
     Ok(())
 }
@@ -214,6 +291,25 @@ mod tests {
             .expect("valid")
             .cluster;
         (c, f.pools)
+    }
+
+    #[test]
+    fn a_lagging_cache_does_not_cause_a_second_write() {
+        let w = WrittenStatuses::default();
+        let v = serde_json::json!({"clusterId": "x"});
+        assert!(!w.already_written("u", Some("10"), &v));
+        w.record("u", Some("12"), v.clone());
+        // The cache still shows version 10 (before the write): skip.
+        assert!(w.already_written("u", Some("10"), &v));
+        assert!(w.already_written("u", Some("12"), &v));
+        // Someone changed the object after the write: compare against it instead.
+        assert!(!w.already_written("u", Some("13"), &v));
+        // A different status is always written.
+        assert!(!w.already_written("u", Some("10"), &serde_json::json!({"clusterId": "y"})));
+        // Versions that are not numbers never skip.
+        assert!(!w.already_written("u", Some("abc"), &v));
+        w.forget("u");
+        assert!(!w.already_written("u", Some("10"), &v));
     }
 
     #[test]

@@ -556,6 +556,23 @@ async fn example_cluster(t: &Installed) -> Result<()> {
             .is_some_and(|c| c[0].contains("BEGIN CERTIFICATE"))
     );
 
+    // Each CA's expiry is exported (generated CAs are valid for 365 days by default).
+    let m = t.operator.metrics().await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs_f64();
+    for ca in ["cluster", "clients"] {
+        let expiry = m.sum(
+            "oxbow_certificate_expiration_timestamp_seconds",
+            &[("cluster", c), ("ca", ca)],
+        );
+        let days = (expiry - now) / 86_400.0;
+        assert!(
+            (364.0..=366.0).contains(&days),
+            "{ca} CA expires in {days} days"
+        );
+    }
+
     // A reconcile of the unchanged cluster writes nothing (the operator requeues not-ready
     // clusters every 10 s, so reconciles keep coming). Objects may still settle right after
     // creation, so this waits for a pair of reconciles without writes, failing at the deadline.

@@ -3,6 +3,7 @@
 //! KafkaTopics through a release-built topic operator, then the same N changes made directly by
 //! a batched admin client (the floor), then the single-topic latency. `bench users` times N
 //! KafkaUsers becoming Ready and counts what one full resync with nothing changed costs.
+//! `bench clusters` times the cluster operator over N Kafka clusters and reads its peak memory.
 //! Every figure printed is measured in this run; waits are on conditions, with deadlines.
 //! May touch: the testbed's API server (the CRDs, one fresh namespace per run), Kafka topics,
 //! ACLs, SCRAM credentials and quotas named with the run's unique prefix, operator child
@@ -94,6 +95,8 @@ enum Command {
     Topics(TopicsArgs),
     /// N KafkaUsers through the user operator; the cost of one full resync.
     Users(UsersArgs),
+    /// N Kafka clusters of three nodes through the cluster operator: time and peak memory.
+    Clusters(ClustersArgs),
     /// Remove what a killed run left behind: Kafka topics, ACLs, SCRAM credentials and quotas
     /// named with its prefix, and (if given) its namespace with its KafkaTopics and KafkaUsers.
     Cleanup(CleanupArgs),
@@ -154,6 +157,19 @@ struct TopicsArgs {
 }
 
 #[derive(Args)]
+struct ClustersArgs {
+    /// Number of Kafka clusters (three nodes each).
+    #[arg(long, default_value_t = 10)]
+    count: usize,
+    /// Deadline of each phase.
+    #[arg(long, default_value_t = 600)]
+    deadline_seconds: u64,
+    /// Also write the summary as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct UsersArgs {
     /// Number of KafkaUsers (half scram-sha-512, half tls).
     #[arg(long, default_value_t = 1000)]
@@ -186,6 +202,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Topics(args) => topics::run(args).await,
         Command::Users(args) => users::run(args).await,
+        Command::Clusters(args) => clusters::run(args).await,
         Command::Cleanup(args) => cleanup(args).await,
     };
     match result {
@@ -921,6 +938,9 @@ async fn delete_kafka_topics(admin: &KafkaAdmin, names: &[String]) -> Result<()>
 // ---------------------------------------------------------------------------------------------
 // bench topics
 // ---------------------------------------------------------------------------------------------
+
+#[path = "../bench/clusters.rs"]
+mod clusters;
 
 mod topics {
     use super::*;
