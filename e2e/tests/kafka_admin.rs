@@ -18,8 +18,8 @@ use oxbow_runtime::kafka::{
     KafkaConnection, SecurityProtocol,
     admin::{
         AclBinding, AclBindingFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
-        AdminError, ConfigOp, KafkaAdmin, NewTopicSpec, ScramAlteration, ScramCredentialInfo,
-        ScramMechanism, ScramUpsertion,
+        AdminError, ConfigEntry, ConfigOp, ConfigSource, KafkaAdmin, NewTopicSpec, ScramAlteration,
+        ScramCredentialInfo, ScramMechanism, ScramUpsertion,
     },
 };
 use prometheus::Registry;
@@ -462,6 +462,346 @@ async fn one_failing_item_leaves_the_rest_of_the_batch_applied() {
     assert_eq!(requests(&registry, "create_topics", "error"), 1);
     assert_eq!(requests(&registry, "incremental_alter_configs", "error"), 1);
     assert_eq!(requests(&registry, "delete_topics", "error"), 1);
+}
+
+// -------------------------------------------------------------------------------------------
+// Partition state
+// -------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn partition_states_name_leader_replicas_and_isr_among_the_brokers() {
+    let env = env();
+    let (admin, registry) = scram_admin(&env);
+    let topic = unique("partitions");
+    let brokers = admin.describe_cluster().await.unwrap().broker_ids;
+
+    // The broker's default replication factor: every broker of a 1-node testbed, 3 of 3 nodes.
+    admin
+        .create_topics(&[NewTopicSpec {
+            name: topic.clone(),
+            partitions: Some(3),
+            replication_factor: None,
+            configs: BTreeMap::new(),
+        }])
+        .await
+        .unwrap()[0]
+        .1
+        .as_ref()
+        .unwrap();
+    let rf = admin.describe_topics([&topic]).await.unwrap()[0]
+        .1
+        .as_ref()
+        .unwrap()
+        .replication_factor;
+    assert!(rf >= 1 && rf <= brokers.len(), "rf {rf} of {brokers:?}");
+
+    // A new partition may report its ISR before every follower caught up: wait for all in sync.
+    let states = eventually("every partition has a leader and a full ISR", || async {
+        let r = admin
+            .describe_partitions([&topic])
+            .await
+            .map_err(|e| e.to_string())?;
+        let states = r[0].1.as_ref().map_err(|e| e.to_string())?.clone();
+        let settled = states.iter().all(|p| {
+            let mut isr = p.isr.clone();
+            let mut replicas = p.replicas.clone();
+            isr.sort_unstable();
+            replicas.sort_unstable();
+            p.leader.is_some() && isr == replicas
+        });
+        if settled {
+            Ok(states)
+        } else {
+            Err(format!("{states:?}"))
+        }
+    })
+    .await;
+    let ids: Vec<i32> = states.iter().map(|p| p.partition).collect();
+    assert_eq!(ids, [0, 1, 2], "every partition, sorted");
+    for p in &states {
+        assert_eq!(p.replicas.len(), rf, "{p:?}");
+        assert!(p.replicas.iter().all(|b| brokers.contains(b)), "{p:?}");
+        let leader = p.leader.unwrap();
+        assert!(p.replicas.contains(&leader), "{p:?}");
+        assert!(p.isr.contains(&leader), "{p:?}");
+    }
+    if brokers.len() == 1 {
+        let only = brokers[0];
+        for p in &states {
+            assert_eq!(
+                (p.leader, p.replicas.as_slice(), p.isr.as_slice()),
+                (Some(only), [only].as_slice(), [only].as_slice())
+            );
+        }
+    }
+
+    // A missing topic is refused per item; the other is still described.
+    let missing = unique("no-such-topic");
+    let mixed = admin
+        .describe_partitions([topic.clone(), missing.clone()])
+        .await
+        .unwrap();
+    assert_eq!(mixed.len(), 2);
+    assert_eq!(mixed[0].1.as_ref().unwrap().len(), 3);
+    let err = mixed
+        .iter()
+        .find(|(n, _)| *n == missing)
+        .unwrap()
+        .1
+        .as_ref()
+        .unwrap_err();
+    assert!(
+        matches!(err, AdminError::DescribePartitions { .. }),
+        "{err:?}"
+    );
+    assert!(err.kafka_failure().unwrap().is_unknown_topic(), "{err:?}");
+
+    admin.delete_topics([&topic]).await.unwrap()[0]
+        .1
+        .as_ref()
+        .unwrap();
+    // Counted under Kafka's API name, the same as describe_topics.
+    assert!(requests(&registry, "describe_topics", "success") >= 2);
+    assert_eq!(requests(&registry, "describe_topics", "error"), 1);
+}
+
+// -------------------------------------------------------------------------------------------
+// Broker configs (each test its own key: the testbed's brokers are shared by every test)
+// -------------------------------------------------------------------------------------------
+
+/// The broker's view of `key`, once it shows `want` (`None`: no longer set at run time).
+async fn broker_config_becomes(
+    admin: &KafkaAdmin,
+    broker: Option<i32>,
+    key: &str,
+    want: Option<(&str, ConfigSource)>,
+) -> Option<ConfigEntry> {
+    eventually(
+        &format!("{key} of broker {broker:?} is {want:?}"),
+        || async {
+            let configs = admin
+                .describe_broker_configs(broker)
+                .await
+                .map_err(|e| e.to_string())?;
+            let entry = configs.get(key).cloned();
+            let shown = entry
+                .as_ref()
+                .filter(|e| e.source.is_dynamic())
+                .map(|e| (e.value.as_deref().unwrap_or_default(), e.source));
+            if shown == want {
+                Ok(entry)
+            } else {
+                Err(format!("{entry:?}"))
+            }
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn cluster_wide_broker_default_is_set_read_back_and_deleted() {
+    let env = env();
+    let (admin, registry) = scram_admin(&env);
+    let broker = admin.describe_cluster().await.unwrap().broker_ids[0];
+    // A topic-config synonym, so dynamic cluster-wide; 1 ms above Kafka's default, harmless.
+    let key = "log.cleaner.delete.retention.ms";
+    let value = "86400001";
+
+    admin
+        .incremental_alter_broker_configs(None, vec![ConfigOp::Set(key.into(), value.into())])
+        .await
+        .unwrap();
+    let default = broker_config_becomes(
+        &admin,
+        None,
+        key,
+        Some((value, ConfigSource::DynamicDefaultBroker)),
+    )
+    .await
+    .unwrap();
+    assert!(!default.read_only && !default.sensitive, "{default:?}");
+    // Each broker reports the default as the source of its value.
+    broker_config_becomes(
+        &admin,
+        Some(broker),
+        key,
+        Some((value, ConfigSource::DynamicDefaultBroker)),
+    )
+    .await;
+
+    admin
+        .incremental_alter_broker_configs(None, vec![ConfigOp::Delete(key.into())])
+        .await
+        .unwrap();
+    assert_eq!(broker_config_becomes(&admin, None, key, None).await, None);
+    let back = broker_config_becomes(&admin, Some(broker), key, None)
+        .await
+        .expect("the broker still reports the key");
+    assert_eq!(back.source, ConfigSource::Default, "{back:?}");
+    assert_eq!(back.value.as_deref(), Some("86400000"));
+
+    assert_eq!(
+        requests(&registry, "incremental_alter_configs", "success"),
+        2
+    );
+    assert!(requests(&registry, "describe_configs", "success") >= 4);
+    assert_eq!(requests(&registry, "describe_configs", "error"), 0);
+}
+
+#[tokio::test]
+async fn one_brokers_config_is_set_read_back_and_deleted() {
+    let env = env();
+    let (admin, registry) = scram_admin(&env);
+    let broker = admin.describe_cluster().await.unwrap().broker_ids[0];
+    let key = "log.cleaner.min.compaction.lag.ms";
+
+    // Before: Kafka's default, and the static settings from server.properties, with sources.
+    let before = admin.describe_broker_configs(Some(broker)).await.unwrap();
+    assert_eq!(
+        before[key].source,
+        ConfigSource::Default,
+        "{:?}",
+        before[key]
+    );
+    let node_id = &before["node.id"];
+    assert_eq!(node_id.source, ConfigSource::StaticBroker, "{node_id:?}");
+    assert_eq!(node_id.value.as_deref(), Some(broker.to_string().as_str()));
+    assert!(node_id.read_only, "{node_id:?}");
+    // Sensitive values are never sent.
+    assert!(
+        before
+            .values()
+            .filter(|e| e.sensitive)
+            .all(|e| e.value.is_none()),
+        "{before:?}"
+    );
+
+    admin
+        .incremental_alter_broker_configs(Some(broker), vec![ConfigOp::Set(key.into(), "1".into())])
+        .await
+        .unwrap();
+    let set = broker_config_becomes(
+        &admin,
+        Some(broker),
+        key,
+        Some(("1", ConfigSource::DynamicBroker)),
+    )
+    .await
+    .unwrap();
+    assert!(!set.read_only, "{set:?}");
+    // A broker's own value is not the cluster-wide default.
+    let defaults = admin.describe_broker_configs(None).await.unwrap();
+    assert!(!defaults.contains_key(key), "{defaults:?}");
+
+    admin
+        .incremental_alter_broker_configs(Some(broker), vec![ConfigOp::Delete(key.into())])
+        .await
+        .unwrap();
+    let back = broker_config_becomes(&admin, Some(broker), key, None)
+        .await
+        .unwrap();
+    assert_eq!(back.source, ConfigSource::Default, "{back:?}");
+
+    assert_eq!(
+        requests(&registry, "incremental_alter_configs", "success"),
+        2
+    );
+    assert_eq!(requests(&registry, "incremental_alter_configs", "error"), 0);
+}
+
+#[tokio::test]
+async fn broker_config_refusals_carry_kafkas_code_and_message() {
+    let env = env();
+    let (admin, registry) = scram_admin(&env);
+    let broker = admin.describe_cluster().await.unwrap().broker_ids[0];
+
+    // The same refusals for the cluster-wide default (protocol client) and for one broker
+    // (librdkafka): Kafka's code and its message verbatim.
+    for target in [None, Some(broker)] {
+        let refused = [
+            (
+                ConfigOp::Set("log.dirs".into(), "/tmp/elsewhere".into()),
+                "Cannot update these configs dynamically: Set(log.dirs)",
+            ),
+            (
+                ConfigOp::Set("message.max.bytes".into(), "abc".into()),
+                "Invalid value abc for configuration message.max.bytes: Not a number of type INT",
+            ),
+        ];
+        for (op, want) in refused {
+            let err = admin
+                .incremental_alter_broker_configs(target, vec![op.clone()])
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, AdminError::AlterBrokerConfigs { .. }),
+                "{target:?} {op:?}: {err:?}"
+            );
+            assert_eq!(err.reason(), "InvalidRequest", "{target:?} {op:?}");
+            assert_eq!(kafka_code(&err), ("INVALID_REQUEST", want), "{target:?}");
+        }
+    }
+    // Nothing changed.
+    let defaults = admin.describe_broker_configs(None).await.unwrap();
+    assert!(!defaults.contains_key("log.dirs"), "{defaults:?}");
+    assert!(!defaults.contains_key("message.max.bytes"), "{defaults:?}");
+    let own = admin.describe_broker_configs(Some(broker)).await.unwrap();
+    assert!(!own["message.max.bytes"].source.is_dynamic(), "{own:?}");
+    assert_eq!(requests(&registry, "incremental_alter_configs", "error"), 4);
+    assert_eq!(
+        requests(&registry, "incremental_alter_configs", "success"),
+        0
+    );
+}
+
+/// Unlike topic configs, Kafka 4.1 stores unknown broker config keys without complaint, for a
+/// broker and cluster-wide alike, and describes them back as sensitive, without their value:
+/// callers must check keys themselves.
+#[tokio::test]
+async fn unknown_broker_config_keys_are_accepted_and_described_as_sensitive() {
+    let env = env();
+    let (admin, _registry) = scram_admin(&env);
+    let broker = admin.describe_cluster().await.unwrap().broker_ids[0];
+    let prefix = "e2e.admin.unknown.";
+    let key = format!("{prefix}{}", std::process::id());
+    for target in [None, Some(broker)] {
+        // Keys left by an interrupted earlier run go first, so they cannot pile up.
+        let leftovers: Vec<ConfigOp> = admin
+            .describe_broker_configs(target)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(k, e)| k.starts_with(prefix) && e.source.is_dynamic())
+            .map(|(k, _)| ConfigOp::Delete(k))
+            .collect();
+        admin
+            .incremental_alter_broker_configs(target, leftovers)
+            .await
+            .unwrap();
+
+        admin
+            .incremental_alter_broker_configs(target, vec![ConfigOp::Set(key.clone(), "1".into())])
+            .await
+            .unwrap();
+        let source = match target {
+            None => ConfigSource::DynamicDefaultBroker,
+            Some(_) => ConfigSource::DynamicBroker,
+        };
+        let stored = broker_config_becomes(&admin, target, &key, Some(("", source)))
+            .await
+            .unwrap();
+        assert_eq!(
+            (stored.value, stored.sensitive),
+            (None, true),
+            "{target:?}: an unknown key is treated as a secret"
+        );
+        admin
+            .incremental_alter_broker_configs(target, vec![ConfigOp::Delete(key.clone())])
+            .await
+            .unwrap();
+        // No longer set at run time (a broker may go on listing the key, as a default).
+        broker_config_becomes(&admin, target, &key, None).await;
+    }
 }
 
 // -------------------------------------------------------------------------------------------

@@ -19,7 +19,11 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use rdkafka::config::RDKafkaLogLevel;
 
 pub use super::ffi::CallError;
-use super::{KafkaConnection, ffi::AdminHandle};
+use super::{
+    KafkaConnection,
+    ffi::{AdminHandle, ConfigResourceType, Items},
+    protocol::{BrokerDefaultsError, ConnectionError, KafkaProtocolClient},
+};
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -108,6 +112,18 @@ pub enum AdminError {
     CreateAcls { source: CallError },
     #[error("deleting ACLs: {source}")]
     DeleteAcls { source: CallError },
+    #[error("describing partitions: {source}")]
+    DescribePartitions { source: CallError },
+    #[error("altering broker configs: {source}")]
+    AlterBrokerConfigs { source: CallError },
+    #[error("describing broker configs: {source}")]
+    DescribeBrokerConfigs { source: CallError },
+    /// A call librdkafka cannot make, spoken in the Kafka protocol, failed to get an answer.
+    #[error("sending {api} in the Kafka protocol: {source}")]
+    SendProtocolRequest {
+        api: &'static str,
+        source: Box<ConnectionError>,
+    },
     #[error("describing SCRAM credentials: {source}")]
     DescribeScramCredentials { source: CallError },
     #[error("altering SCRAM credentials: {source}")]
@@ -118,7 +134,9 @@ impl AdminError {
     /// The underlying call error, if the action reached the admin client.
     pub fn call_error(&self) -> Option<&CallError> {
         match self {
-            AdminError::RegisterMetrics { .. } | AdminError::RunAdminTask { .. } => None,
+            AdminError::RegisterMetrics { .. }
+            | AdminError::RunAdminTask { .. }
+            | AdminError::SendProtocolRequest { .. } => None,
             AdminError::CreateClient { source }
             | AdminError::DescribeCluster { source }
             | AdminError::DescribeTopics { source }
@@ -131,6 +149,9 @@ impl AdminError {
             | AdminError::DescribeAcls { source }
             | AdminError::CreateAcls { source }
             | AdminError::DeleteAcls { source }
+            | AdminError::DescribePartitions { source }
+            | AdminError::AlterBrokerConfigs { source }
+            | AdminError::DescribeBrokerConfigs { source }
             | AdminError::DescribeScramCredentials { source }
             | AdminError::AlterScramCredentials { source } => Some(source),
         }
@@ -150,6 +171,7 @@ impl AdminError {
         match self {
             AdminError::RegisterMetrics { .. } => "RegisterAdminMetrics",
             AdminError::RunAdminTask { .. } => "RunAdminTask",
+            AdminError::SendProtocolRequest { source, .. } => source.reason(),
             _ => match self.call_error() {
                 Some(source) => source.reason(),
                 None => "KafkaAdmin",
@@ -197,6 +219,84 @@ pub struct TopicDescription {
     pub internal: bool,
 }
 
+/// One partition's replicas as DescribeTopics reports them: what a rolling restart or a broker
+/// removal must check (is this broker a leader, would the ISR shrink below
+/// `min.insync.replicas`, does it still hold replicas).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionState {
+    pub partition: i32,
+    /// The leader's broker id; `None` while the partition has no leader (Kafka's -1).
+    pub leader: Option<i32>,
+    /// Broker ids of the assigned replicas, preferred leader first (offline brokers included).
+    pub replicas: Vec<i32>,
+    /// Broker ids of the in-sync replicas.
+    pub isr: Vec<i32>,
+}
+
+/// Where a config value comes from (Kafka's `ConfigSource`, numbered as on the wire).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConfigSource {
+    /// A topic override (`DYNAMIC_TOPIC_CONFIG`).
+    DynamicTopic,
+    /// Set for this broker at run time (`DYNAMIC_BROKER_CONFIG`).
+    DynamicBroker,
+    /// Set at run time as the default of every broker (`DYNAMIC_DEFAULT_BROKER_CONFIG`).
+    DynamicDefaultBroker,
+    /// From `server.properties` (`STATIC_BROKER_CONFIG`).
+    StaticBroker,
+    /// Kafka's built-in default (`DEFAULT_CONFIG`).
+    Default,
+    /// A broker logger level (`DYNAMIC_BROKER_LOGGER_CONFIG`).
+    DynamicBrokerLogger,
+    /// `CLIENT_METRICS_CONFIG`.
+    ClientMetrics,
+    /// A consumer group override (`GROUP_CONFIG`).
+    Group,
+    /// `UNKNOWN` (0), or a value newer than this client.
+    Unknown(i32),
+}
+
+impl ConfigSource {
+    /// The source for Kafka's wire value.
+    pub fn from_code(code: i32) -> ConfigSource {
+        match code {
+            1 => ConfigSource::DynamicTopic,
+            2 => ConfigSource::DynamicBroker,
+            3 => ConfigSource::DynamicDefaultBroker,
+            4 => ConfigSource::StaticBroker,
+            5 => ConfigSource::Default,
+            6 => ConfigSource::DynamicBrokerLogger,
+            7 => ConfigSource::ClientMetrics,
+            8 => ConfigSource::Group,
+            other => ConfigSource::Unknown(other),
+        }
+    }
+
+    /// Set at run time through the admin API (and so changeable, or removable, the same way).
+    pub fn is_dynamic(self) -> bool {
+        matches!(
+            self,
+            ConfigSource::DynamicTopic
+                | ConfigSource::DynamicBroker
+                | ConfigSource::DynamicDefaultBroker
+                | ConfigSource::DynamicBrokerLogger
+                | ConfigSource::Group
+        )
+    }
+}
+
+/// One config entry as DescribeConfigs reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigEntry {
+    /// `None` for sensitive values (passwords, keys), which Kafka never sends, and for keys
+    /// without a value.
+    pub value: Option<String>,
+    pub source: ConfigSource,
+    /// Cannot be changed at run time (a static-only broker setting).
+    pub read_only: bool,
+    pub sensitive: bool,
+}
+
 /// A topic name from the cluster metadata.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ListedTopic {
@@ -215,12 +315,13 @@ pub struct NewTopicSpec {
     pub configs: BTreeMap<String, String>,
 }
 
-/// One incremental change of a topic config.
+/// One incremental change of a topic's or a broker's config.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigOp {
-    /// Set the key to the value (a topic override).
+    /// Set the key to the value (a topic override, a broker's or the cluster-wide dynamic value).
     Set(String, String),
-    /// Remove the override: the topic falls back to the broker's default.
+    /// Remove the dynamic value: a topic falls back to the broker's default, a broker to the
+    /// cluster-wide default, the cluster-wide default to `server.properties` and Kafka's default.
     Delete(String),
 }
 
@@ -483,6 +584,9 @@ enum Api {
     DeleteAcls,
     DescribeScramCredentials,
     AlterScramCredentials,
+    DescribePartitions,
+    AlterBrokerConfigs,
+    DescribeBrokerConfigs,
 }
 
 impl Api {
@@ -502,6 +606,9 @@ impl Api {
             Api::DeleteAcls => "delete_acls",
             Api::DescribeScramCredentials => "describe_user_scram_credentials",
             Api::AlterScramCredentials => "alter_user_scram_credentials",
+            Api::DescribePartitions => "describe_topics",
+            Api::AlterBrokerConfigs => "incremental_alter_configs",
+            Api::DescribeBrokerConfigs => "describe_configs",
         }
     }
 
@@ -520,6 +627,33 @@ impl Api {
             Api::DeleteAcls => AdminError::DeleteAcls { source },
             Api::DescribeScramCredentials => AdminError::DescribeScramCredentials { source },
             Api::AlterScramCredentials => AdminError::AlterScramCredentials { source },
+            Api::DescribePartitions => AdminError::DescribePartitions { source },
+            Api::AlterBrokerConfigs => AdminError::AlterBrokerConfigs { source },
+            Api::DescribeBrokerConfigs => AdminError::DescribeBrokerConfigs { source },
+        }
+    }
+
+    /// A failure of the protocol client's call as this API's error: Kafka's refusal keeps its
+    /// code and message, as librdkafka's answers do.
+    fn broker_defaults_error(self, error: BrokerDefaultsError) -> AdminError {
+        match error {
+            BrokerDefaultsError::SendRequest { api, source } => {
+                AdminError::SendProtocolRequest { api, source }
+            }
+            BrokerDefaultsError::Refused { error, .. } => {
+                let message = error
+                    .message
+                    .clone()
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| error.name());
+                self.error(CallError::Kafka(KafkaFailure::new(
+                    i32::from(error.code),
+                    message,
+                )))
+            }
+            BrokerDefaultsError::ReadAnswer { .. } => {
+                self.error(CallError::ReadAnswer(error.to_string()))
+            }
         }
     }
 
@@ -545,6 +679,10 @@ struct Shared {
     handle: AdminHandle,
     metrics: AdminMetrics,
     timeout: Duration,
+    /// For the calls librdkafka cannot make (the cluster-wide broker defaults): the same
+    /// settings, one protocol client made on first use.
+    connection: KafkaConnection,
+    protocol: tokio::sync::OnceCell<KafkaProtocolClient>,
 }
 
 /// The operators' Kafka admin client: cheap to clone (one librdkafka client shared by all
@@ -607,6 +745,8 @@ impl KafkaAdmin {
                 handle,
                 metrics,
                 timeout,
+                connection: connection.clone(),
+                protocol: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -641,6 +781,37 @@ impl KafkaAdmin {
         self.shared
             .metrics
             .observe(api.label(), success, start.elapsed());
+        result
+    }
+
+    /// Runs one call of the protocol client (made on first use), times and counts it.
+    async fn run_protocol<T>(
+        &self,
+        api: Api,
+        call: impl AsyncFnOnce(&KafkaProtocolClient) -> Result<T, BrokerDefaultsError>,
+    ) -> Result<T, AdminError> {
+        let start = Instant::now();
+        let result = async {
+            let client = self
+                .shared
+                .protocol
+                .get_or_try_init(|| async {
+                    KafkaProtocolClient::new(&self.shared.connection).map(|c| {
+                        c.with_client_id("oxbow-admin")
+                            .with_timeouts(self.shared.timeout, self.shared.timeout)
+                    })
+                })
+                .await
+                .map_err(|source| AdminError::SendProtocolRequest {
+                    api: api.label(),
+                    source: Box::new(source),
+                })?;
+            call(client).await.map_err(|e| api.broker_defaults_error(e))
+        }
+        .await;
+        self.shared
+            .metrics
+            .observe(api.label(), result.is_ok(), start.elapsed());
         result
     }
 
@@ -720,7 +891,15 @@ impl KafkaAdmin {
         let items = self
             .run(
                 api,
-                move |h, t| h.describe_topic_overrides(&names, t),
+                move |h, t| {
+                    let described = h.describe_configs(
+                        ConfigResourceType::Topic,
+                        &names,
+                        |source| source == ConfigSource::DynamicTopic,
+                        t,
+                    )?;
+                    Ok(topic_overrides(described))
+                },
                 |v| any_failed(v),
             )
             .await?;
@@ -806,11 +985,91 @@ impl KafkaAdmin {
         let items = self
             .run(
                 api,
-                move |h, t| h.alter_topic_configs(&changes, t),
+                move |h, t| h.alter_configs(ConfigResourceType::Topic, &changes, t),
                 |v| any_failed(v),
             )
             .await?;
         Ok(api.items(items))
+    }
+
+    /// Every partition of each topic: leader, replicas and ISR, sorted by partition id (one
+    /// DescribeTopics request, like [`KafkaAdmin::describe_topics`], which leaves partitions out
+    /// to keep the topic operator's full polls small). A missing topic is an item error whose
+    /// [`KafkaFailure::is_unknown_topic`] holds.
+    pub async fn describe_partitions<S: Into<String>>(
+        &self,
+        names: impl IntoIterator<Item = S>,
+    ) -> Result<ItemResults<String, Vec<PartitionState>>, AdminError> {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let api = Api::DescribePartitions;
+        let items = self
+            .run(
+                api,
+                move |h, t| h.describe_partitions(&names, t),
+                |v| any_failed(v),
+            )
+            .await?;
+        Ok(api.items(items))
+    }
+
+    /// IncrementalAlterConfigs on one broker (`Some(id)`) or on the cluster-wide default of every
+    /// broker (`None`): only the named keys change, atomically. Kafka refuses keys that cannot
+    /// change at run time, invalid values and unknown keys with its own code and message
+    /// ([`AdminError::kafka_failure`]). A broker's change goes to that broker (librdkafka); the
+    /// cluster-wide default is sent in the Kafka protocol to any broker, because librdkafka
+    /// refuses the empty resource name that stands for it.
+    pub async fn incremental_alter_broker_configs(
+        &self,
+        broker: Option<i32>,
+        ops: Vec<ConfigOp>,
+    ) -> Result<(), AdminError> {
+        let api = Api::AlterBrokerConfigs;
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let Some(id) = broker else {
+            return self
+                .run_protocol(api, async |c| c.alter_broker_defaults(&ops).await)
+                .await;
+        };
+        let name = id.to_string();
+        let items = self
+            .run(
+                api,
+                move |h, t| h.alter_configs(ConfigResourceType::Broker, &[(name, ops)], t),
+                |v| any_failed(v),
+            )
+            .await?;
+        single_item(api, items)
+    }
+
+    /// The configs of one broker (`Some(id)`): every key the broker reports, with its value and
+    /// [`ConfigSource`], so a caller can tell what was set at run time
+    /// ([`ConfigSource::is_dynamic`]) from `server.properties` and Kafka's defaults. For `None`,
+    /// the cluster-wide defaults set at run time (all with source `DynamicDefaultBroker`; Kafka
+    /// reports nothing else for that resource). Sensitive values come without a value.
+    pub async fn describe_broker_configs(
+        &self,
+        broker: Option<i32>,
+    ) -> Result<BTreeMap<String, ConfigEntry>, AdminError> {
+        let api = Api::DescribeBrokerConfigs;
+        let Some(id) = broker else {
+            return self
+                .run_protocol(api, async |c| c.describe_broker_defaults().await)
+                .await;
+        };
+        let name = id.to_string();
+        let items = self
+            .run(
+                api,
+                move |h, t| h.describe_configs(ConfigResourceType::Broker, &[name], |_| true, t),
+                |v| any_failed(v),
+            )
+            .await?;
+        single_item(api, items)
     }
 
     /// The ACLs that match the filter (see [`AclBindingFilter::all`], [`AclBindingFilter::principal`]).
@@ -941,6 +1200,35 @@ impl KafkaAdmin {
             }),
         }
     }
+}
+
+/// The one result of a request about one resource.
+fn single_item<T>(
+    api: Api,
+    items: Vec<(String, Result<T, KafkaFailure>)>,
+) -> Result<T, AdminError> {
+    match items.into_iter().next() {
+        Some((_, result)) => result.map_err(|f| api.error(CallError::Kafka(f))),
+        None => Err(api.error(CallError::ReadAnswer("no result".into()))),
+    }
+}
+
+/// Topic overrides as key and value (topics have no sensitive configs, so every one has a value).
+fn topic_overrides(
+    described: Items<String, BTreeMap<String, ConfigEntry>>,
+) -> Items<String, BTreeMap<String, String>> {
+    described
+        .into_iter()
+        .map(|(name, entries)| {
+            let overrides = entries.map(|entries| {
+                entries
+                    .into_iter()
+                    .filter_map(|(key, e)| e.value.map(|v| (key, v)))
+                    .collect()
+            });
+            (name, overrides)
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1348,6 +1636,118 @@ mod tests {
         let err = mapped[1].1.as_ref().unwrap_err();
         assert!(matches!(err, AdminError::CreateTopics { .. }));
         assert_eq!(err.reason(), "InvalidReplicationFactor");
+    }
+
+    #[test]
+    fn config_sources_follow_kafkas_wire_numbers() {
+        let sources: Vec<ConfigSource> = (0..=9).map(ConfigSource::from_code).collect();
+        assert_eq!(
+            sources,
+            [
+                ConfigSource::Unknown(0),
+                ConfigSource::DynamicTopic,
+                ConfigSource::DynamicBroker,
+                ConfigSource::DynamicDefaultBroker,
+                ConfigSource::StaticBroker,
+                ConfigSource::Default,
+                ConfigSource::DynamicBrokerLogger,
+                ConfigSource::ClientMetrics,
+                ConfigSource::Group,
+                ConfigSource::Unknown(9),
+            ]
+        );
+        let dynamic: Vec<bool> = sources.iter().map(|s| s.is_dynamic()).collect();
+        assert_eq!(
+            dynamic,
+            [
+                false, true, true, true, false, false, true, false, true, false
+            ]
+        );
+    }
+
+    #[test]
+    fn topic_overrides_keep_key_and_value_and_item_failures() {
+        let entry = |value: Option<&str>| ConfigEntry {
+            value: value.map(str::to_string),
+            source: ConfigSource::DynamicTopic,
+            read_only: false,
+            sensitive: false,
+        };
+        let described = vec![
+            (
+                "a".to_string(),
+                Ok(BTreeMap::from([
+                    ("retention.ms".to_string(), entry(Some("1000"))),
+                    ("no.value".to_string(), entry(None)),
+                ])),
+            ),
+            ("b".to_string(), Err(KafkaFailure::new(3, "unknown"))),
+        ];
+        let overrides = topic_overrides(described);
+        assert_eq!(
+            overrides[0],
+            (
+                "a".to_string(),
+                Ok(BTreeMap::from([(
+                    "retention.ms".to_string(),
+                    "1000".to_string()
+                )]))
+            )
+        );
+        assert!(overrides[1].1.as_ref().unwrap_err().is_unknown_topic());
+    }
+
+    #[test]
+    fn one_resource_answers_are_its_result_or_the_apis_error() {
+        let ok = single_item(
+            Api::AlterBrokerConfigs,
+            vec![("1".to_string(), Ok::<_, KafkaFailure>(()))],
+        );
+        assert!(ok.is_ok());
+        let refused = single_item::<()>(
+            Api::AlterBrokerConfigs,
+            vec![("1".to_string(), Err(KafkaFailure::new(42, "Cannot update")))],
+        )
+        .unwrap_err();
+        assert!(matches!(refused, AdminError::AlterBrokerConfigs { .. }));
+        assert_eq!(refused.reason(), "InvalidRequest");
+        assert_eq!(refused.kafka_failure().unwrap().message, "Cannot update");
+        let none = single_item::<()>(Api::DescribeBrokerConfigs, Vec::new()).unwrap_err();
+        assert!(matches!(none, AdminError::DescribeBrokerConfigs { .. }));
+        assert_eq!(none.reason(), "ReadKafkaAnswer");
+    }
+
+    #[test]
+    fn protocol_refusals_keep_kafkas_code_and_message() {
+        use crate::kafka::protocol::KafkaError;
+        let err = Api::AlterBrokerConfigs.broker_defaults_error(BrokerDefaultsError::Refused {
+            api: "IncrementalAlterConfigs",
+            error: KafkaError {
+                code: 42,
+                message: Some("Cannot update these configs dynamically: Set(log.dirs)".into()),
+            },
+        });
+        assert!(matches!(err, AdminError::AlterBrokerConfigs { .. }));
+        assert_eq!(
+            err.kafka_failure(),
+            Some(&KafkaFailure::new(
+                42,
+                "Cannot update these configs dynamically: Set(log.dirs)"
+            ))
+        );
+        // Without a message, Kafka's name for the code.
+        let err = Api::DescribeBrokerConfigs.broker_defaults_error(BrokerDefaultsError::Refused {
+            api: "DescribeConfigs",
+            error: KafkaError {
+                code: 31,
+                message: None,
+            },
+        });
+        assert_eq!(err.reason(), "ClusterAuthorizationFailed");
+        assert_eq!(
+            err.kafka_failure().unwrap().message,
+            "CLUSTER_AUTHORIZATION_FAILED"
+        );
     }
 
     #[test]

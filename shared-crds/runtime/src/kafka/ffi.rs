@@ -12,7 +12,7 @@
 #![allow(unsafe_code)]
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, VecDeque},
     ffi::{CStr, CString, c_char, c_int},
     ptr::{self, NonNull},
     sync::{
@@ -31,8 +31,9 @@ use rdkafka::{
 
 use super::admin::{
     AclBinding, AclBindingFilter, AclOperation, AclPatternFilter, AclPatternType, AclPermission,
-    AclResourceType, ClusterDescription, ConfigOp, KafkaFailure, LOCAL_INVALID_ARG, NewTopicSpec,
-    ScramAlteration, ScramCredentialInfo, ScramMechanism, TopicDescription, topic_id_string,
+    AclResourceType, ClusterDescription, ConfigEntry, ConfigOp, ConfigSource, KafkaFailure,
+    LOCAL_INVALID_ARG, NewTopicSpec, PartitionState, ScramAlteration, ScramCredentialInfo,
+    ScramMechanism, TopicDescription, topic_id_string,
 };
 
 /// A call that failed as a whole (per-item refusals are [`KafkaFailure`]s in the item results).
@@ -68,8 +69,31 @@ const ANSWER_MARGIN: Duration = Duration::from_secs(5);
 /// Kafka's `CLUSTER_AUTHORIZATION_FAILED`.
 const CLUSTER_AUTHORIZATION_FAILED: i32 = 31;
 
-/// Kafka's `ConfigSource.DYNAMIC_TOPIC_CONFIG`: a per-topic override.
-const SOURCE_DYNAMIC_TOPIC_CONFIG: c_int = 1;
+/// The kinds of config resource whose configs this client reads and changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigResourceType {
+    Topic,
+    /// A broker (its id as the name). librdkafka sends such a request to that broker, one
+    /// broker resource per request, and refuses the empty name of the cluster-wide default.
+    Broker,
+}
+
+impl ConfigResourceType {
+    fn native(self) -> rd::rd_kafka_ResourceType_t {
+        match self {
+            ConfigResourceType::Topic => rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
+            ConfigResourceType::Broker => rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_BROKER,
+        }
+    }
+
+    /// How an item of this kind is named in local refusals.
+    fn what(self) -> &'static str {
+        match self {
+            ConfigResourceType::Topic => "topic name",
+            ConfigResourceType::Broker => "broker id",
+        }
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Functions redeclared with `c_int` results
@@ -611,6 +635,25 @@ impl AdminHandle {
         names: &[String],
         timeout: Duration,
     ) -> Result<Items<String, TopicDescription>, CallError> {
+        self.describe_topics_reading(names, timeout, read_topic_description)
+    }
+
+    /// Every partition's leader, replicas and ISR, by partition id.
+    pub fn describe_partitions(
+        &self,
+        names: &[String],
+        timeout: Duration,
+    ) -> Result<Items<String, Vec<PartitionState>>, CallError> {
+        self.describe_topics_reading(names, timeout, read_partition_states)
+    }
+
+    /// DescribeTopics, copying from each topic's description what `read` takes.
+    fn describe_topics_reading<T>(
+        &self,
+        names: &[String],
+        timeout: Duration,
+        read: unsafe fn(*const rd::rd_kafka_TopicDescription_t) -> T,
+    ) -> Result<Items<String, T>, CallError> {
         let c_names = names
             .iter()
             .map(|n| c_string("topic name", n))
@@ -647,39 +690,9 @@ impl AdminHandle {
             let mut out = Vec::with_capacity(n);
             for &desc in array(descs, n) {
                 let name = copy_str(rd::rd_kafka_TopicDescription_name(desc)).unwrap_or_default();
-                if let Err(f) = item_error(rd::rd_kafka_TopicDescription_error(desc)) {
-                    out.push((name, Err(f)));
-                    continue;
-                }
-                let id = rd::rd_kafka_TopicDescription_topic_id(desc);
-                let topic_id = if id.is_null() {
-                    None
-                } else {
-                    topic_id_string(
-                        rd::rd_kafka_Uuid_most_significant_bits(id),
-                        rd::rd_kafka_Uuid_least_significant_bits(id),
-                    )
-                };
-                let mut pn = 0;
-                let parts = array(rd::rd_kafka_TopicDescription_partitions(desc, &mut pn), pn);
-                let replication_factor = parts
-                    .iter()
-                    .find(|&&p| rd::rd_kafka_TopicPartitionInfo_partition(p) == 0)
-                    .map_or(0, |&p| {
-                        let mut rn = 0;
-                        rd::rd_kafka_TopicPartitionInfo_replicas(p, &mut rn);
-                        rn
-                    });
-                out.push((
-                    name.clone(),
-                    Ok(TopicDescription {
-                        name,
-                        topic_id,
-                        partitions: parts.len(),
-                        replication_factor,
-                        internal: rd::rd_kafka_TopicDescription_is_internal(desc) != 0,
-                    }),
-                ));
+                let result =
+                    item_error(rd::rd_kafka_TopicDescription_error(desc)).map(|()| read(desc));
+                out.push((name, result));
             }
             Ok(out)
         }
@@ -699,16 +712,20 @@ impl AdminHandle {
             .collect())
     }
 
-    /// DescribeConfigs of topics, keeping only per-topic overrides.
-    pub fn describe_topic_overrides(
+    /// DescribeConfigs of resources of one kind, keeping the entries whose source `keep`
+    /// accepts (filtered before anything is copied: a topic has about 40 configs, few of them
+    /// overrides). Names the same as the request's; broker resources one per request.
+    pub fn describe_configs(
         &self,
+        kind: ConfigResourceType,
         names: &[String],
+        keep: fn(ConfigSource) -> bool,
         timeout: Duration,
-    ) -> Result<Items<String, std::collections::BTreeMap<String, String>>, CallError> {
+    ) -> Result<Items<String, BTreeMap<String, ConfigEntry>>, CallError> {
         let mut resources = Vec::with_capacity(names.len());
         for name in names {
-            let c = c_string("topic name", name).map_err(|f| CallError::BuildRequest(f.message))?;
-            resources.push(topic_resource(&c)?);
+            let c = c_string(kind.what(), name).map_err(|f| CallError::BuildRequest(f.message))?;
+            resources.push(config_resource(kind, &c)?);
         }
         let mut ptrs: Vec<*mut rd::rd_kafka_ConfigResource_t> =
             resources.iter().map(Owned::ptr).collect();
@@ -733,29 +750,33 @@ impl AdminHandle {
             let mut by_name = HashMap::with_capacity(n);
             for &resource in array(described, n) {
                 let name = copy_str(rd::rd_kafka_ConfigResource_name(resource)).unwrap_or_default();
-                let result = match resource_error(resource) {
-                    Err(f) => Err(f),
-                    Ok(()) => {
-                        let mut en = 0;
-                        let entries = rd::rd_kafka_ConfigResource_configs(resource, &mut en);
-                        let mut overrides = std::collections::BTreeMap::new();
-                        for &entry in array(entries, en) {
-                            if int_results::rd_kafka_ConfigEntry_source(entry)
-                                != SOURCE_DYNAMIC_TOPIC_CONFIG
-                            {
-                                continue;
-                            }
-                            // Only sensitive values come back NULL, and topics have none.
-                            if let (Some(k), Some(v)) = (
-                                copy_str(rd::rd_kafka_ConfigEntry_name(entry)),
-                                copy_str(rd::rd_kafka_ConfigEntry_value(entry)),
-                            ) {
-                                overrides.insert(k, v);
-                            }
+                let result = resource_error(resource).map(|()| {
+                    let mut en = 0;
+                    let entries = rd::rd_kafka_ConfigResource_configs(resource, &mut en);
+                    let mut kept = BTreeMap::new();
+                    for &entry in array(entries, en) {
+                        let source = ConfigSource::from_code(
+                            int_results::rd_kafka_ConfigEntry_source(entry),
+                        );
+                        if !keep(source) {
+                            continue;
                         }
-                        Ok(overrides)
+                        let Some(key) = copy_str(rd::rd_kafka_ConfigEntry_name(entry)) else {
+                            continue;
+                        };
+                        kept.insert(
+                            key,
+                            ConfigEntry {
+                                // NULL for sensitive values (and for keys without a value).
+                                value: copy_str(rd::rd_kafka_ConfigEntry_value(entry)),
+                                source,
+                                read_only: rd::rd_kafka_ConfigEntry_is_read_only(entry) != 0,
+                                sensitive: rd::rd_kafka_ConfigEntry_is_sensitive(entry) != 0,
+                            },
+                        );
                     }
-                };
+                    kept
+                });
                 by_name.insert(name, result);
             }
             in_request_order(names, by_name)
@@ -913,15 +934,17 @@ impl AdminHandle {
         merge_in_order(names.iter(), refused, answered)
     }
 
-    pub fn alter_topic_configs(
+    /// IncrementalAlterConfigs of resources of one kind (broker resources one per request).
+    pub fn alter_configs(
         &self,
+        kind: ConfigResourceType,
         changes: &[(String, Vec<ConfigOp>)],
         timeout: Duration,
     ) -> Result<Items<String, ()>, CallError> {
         let mut refused = HashMap::new();
         let mut resources = Vec::with_capacity(changes.len());
         for (name, ops) in changes {
-            match incremental_resource(name, ops) {
+            match incremental_resource(kind, name, ops) {
                 Ok(Ok(r)) => resources.push(r),
                 Ok(Err(f)) => {
                     refused.insert(name.clone(), f);
@@ -1266,14 +1289,14 @@ impl AdminHandle {
 // Building request objects
 // ---------------------------------------------------------------------------------------------
 
-fn topic_resource(name: &CStr) -> Result<Owned<rd::rd_kafka_ConfigResource_t>, CallError> {
+fn config_resource(
+    kind: ConfigResourceType,
+    name: &CStr,
+) -> Result<Owned<rd::rd_kafka_ConfigResource_t>, CallError> {
     // SAFETY: valid string (copied by librdkafka); the resource is ours to destroy.
     unsafe {
         Owned::new(
-            rd::rd_kafka_ConfigResource_new(
-                rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
-                name.as_ptr(),
-            ),
+            rd::rd_kafka_ConfigResource_new(kind.native(), name.as_ptr()),
             rd::rd_kafka_ConfigResource_destroy,
         )
     }
@@ -1314,16 +1337,17 @@ fn new_topic(spec: &NewTopicSpec) -> Result<Owned<rd::rd_kafka_NewTopic_t>, Kafk
     Ok(topic)
 }
 
-/// A topic's incremental changes; the inner `Err` refuses this topic only.
+/// A resource's incremental changes; the inner `Err` refuses this resource only.
 fn incremental_resource(
+    kind: ConfigResourceType,
     name: &str,
     ops: &[ConfigOp],
 ) -> Result<Result<Owned<rd::rd_kafka_ConfigResource_t>, KafkaFailure>, CallError> {
-    let c_name = match c_string("topic name", name) {
+    let c_name = match c_string(kind.what(), name) {
         Ok(c) => c,
         Err(f) => return Ok(Err(f)),
     };
-    let resource = topic_resource(&c_name)?;
+    let resource = config_resource(kind, &c_name)?;
     for op in ops {
         let (key, value, kind) = match op {
             ConfigOp::Set(k, v) => (
@@ -1654,6 +1678,85 @@ unsafe fn topic_results(
         }
     }
     out
+}
+
+/// A topic's ID, partition count, replication factor and internal flag.
+///
+/// # Safety
+/// `desc` is a live description without error.
+unsafe fn read_topic_description(desc: *const rd::rd_kafka_TopicDescription_t) -> TopicDescription {
+    // SAFETY: per the contract; everything read is copied.
+    unsafe {
+        let name = copy_str(rd::rd_kafka_TopicDescription_name(desc)).unwrap_or_default();
+        let id = rd::rd_kafka_TopicDescription_topic_id(desc);
+        let topic_id = if id.is_null() {
+            None
+        } else {
+            topic_id_string(
+                rd::rd_kafka_Uuid_most_significant_bits(id),
+                rd::rd_kafka_Uuid_least_significant_bits(id),
+            )
+        };
+        let mut pn = 0;
+        let parts = array(rd::rd_kafka_TopicDescription_partitions(desc, &mut pn), pn);
+        let replication_factor = parts
+            .iter()
+            .find(|&&p| rd::rd_kafka_TopicPartitionInfo_partition(p) == 0)
+            .map_or(0, |&p| {
+                let mut rn = 0;
+                rd::rd_kafka_TopicPartitionInfo_replicas(p, &mut rn);
+                rn
+            });
+        TopicDescription {
+            name,
+            topic_id,
+            partitions: parts.len(),
+            replication_factor,
+            internal: rd::rd_kafka_TopicDescription_is_internal(desc) != 0,
+        }
+    }
+}
+
+/// Every partition's leader, replicas and ISR, sorted by partition id. librdkafka keeps the id
+/// of a replica that is not in the cluster metadata (an offline broker), and has no leader node
+/// when Kafka reports leader -1.
+///
+/// # Safety
+/// `desc` is a live description without error.
+unsafe fn read_partition_states(
+    desc: *const rd::rd_kafka_TopicDescription_t,
+) -> Vec<PartitionState> {
+    // SAFETY: per the contract: node arrays of the counts librdkafka gives, each node live.
+    unsafe {
+        let node_ids = |nodes: *mut *const rd::rd_kafka_Node_t, n: usize| -> Vec<i32> {
+            array(nodes, n)
+                .iter()
+                .filter(|node| !node.is_null())
+                .map(|&node| rd::rd_kafka_Node_id(node))
+                .collect()
+        };
+        let mut pn = 0;
+        let parts = array(rd::rd_kafka_TopicDescription_partitions(desc, &mut pn), pn);
+        let mut states: Vec<PartitionState> = parts
+            .iter()
+            .map(|&p| {
+                let leader = rd::rd_kafka_TopicPartitionInfo_leader(p);
+                let (mut rn, mut isn) = (0, 0);
+                let replicas = rd::rd_kafka_TopicPartitionInfo_replicas(p, &mut rn);
+                let isr = rd::rd_kafka_TopicPartitionInfo_isr(p, &mut isn);
+                PartitionState {
+                    partition: rd::rd_kafka_TopicPartitionInfo_partition(p),
+                    leader: (!leader.is_null())
+                        .then(|| rd::rd_kafka_Node_id(leader))
+                        .filter(|&id| id >= 0),
+                    replicas: node_ids(replicas, rn),
+                    isr: node_ids(isr, isn),
+                }
+            })
+            .collect();
+        states.sort_by_key(|p| p.partition);
+        states
+    }
 }
 
 /// A config resource's own error (DescribeConfigs, IncrementalAlterConfigs).

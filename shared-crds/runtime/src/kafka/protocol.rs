@@ -1,5 +1,5 @@
-//! Kafka's wire protocol spoken directly, for the admin calls librdkafka lacks (client quotas
-//! first). One client per operator: it connects with the same `KafkaConnection` settings as the
+//! Kafka's wire protocol spoken directly, for the admin calls librdkafka lacks (client quotas,
+//! the cluster-wide broker config defaults). One client per operator: it connects with the same `KafkaConnection` settings as the
 //! librdkafka clients (TLS, mTLS, SASL SCRAM or PLAIN), negotiates versions with ApiVersions and
 //! sends one request at a time. May touch: the network, to the configured bootstrap servers, and
 //! the TLS files those settings name.
@@ -8,6 +8,7 @@
 //! out to be broken reconnects once and sends again. Only calls that are safe to repeat belong
 //! here (AlterClientQuotas sets or removes values, so sending it twice leaves the same state).
 
+mod broker_defaults;
 mod connection;
 mod quotas;
 pub mod scram;
@@ -19,6 +20,7 @@ pub use kafka_protocol::ResponseError;
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Mutex;
 
+pub use broker_defaults::BrokerDefaultsError;
 pub use connection::{
     Broker, ConnectSettings, Connection, ConnectionError, MAX_RESPONSE_BYTES, ProtocolRequest,
 };

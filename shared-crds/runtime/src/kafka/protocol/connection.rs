@@ -10,8 +10,9 @@ use kafka_protocol::{
     messages::{
         AlterClientQuotasRequest, AlterClientQuotasResponse, ApiKey, ApiVersionsRequest,
         ApiVersionsResponse, DescribeClientQuotasRequest, DescribeClientQuotasResponse,
-        RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslAuthenticateResponse,
-        SaslHandshakeRequest, SaslHandshakeResponse,
+        DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest,
+        IncrementalAlterConfigsResponse, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
+        SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
     },
     protocol::{Decodable, Encodable, HeaderVersion, Message, StrBytes},
 };
@@ -60,6 +61,8 @@ speaks! {
     SaslAuthenticateRequest => SaslAuthenticateResponse, SaslAuthenticate;
     DescribeClientQuotasRequest => DescribeClientQuotasResponse, DescribeClientQuotas;
     AlterClientQuotasRequest => AlterClientQuotasResponse, AlterClientQuotas;
+    IncrementalAlterConfigsRequest => IncrementalAlterConfigsResponse, IncrementalAlterConfigs;
+    DescribeConfigsRequest => DescribeConfigsResponse, DescribeConfigs;
 }
 
 /// A broker address from the bootstrap list.
