@@ -5,6 +5,7 @@ use kube::{
     Client, Resource,
     runtime::events::{Event, EventType, Recorder, Reporter},
 };
+use oxbow_runtime::kafka::admin::AdminMetrics;
 use oxbow_runtime::metrics::ReconcileMetrics;
 use prometheus::{GaugeVec, IntCounterVec, Opts, Registry};
 use shared_crds::Kafka;
@@ -23,6 +24,8 @@ pub struct ClusterMetrics {
     /// `oxbow_certificate_expiration_timestamp_seconds{namespace, cluster, ca}`: when each CA
     /// certificate expires (Unix seconds).
     pub ca_expiry: GaugeVec,
+    /// Admin calls to the Kafka clusters (rolls, scale-down checks, dynamic configuration).
+    pub admin: AdminMetrics,
 }
 
 impl ClusterMetrics {
@@ -45,10 +48,12 @@ impl ClusterMetrics {
         )?;
         registry.register(Box::new(writes.clone()))?;
         registry.register(Box::new(ca_expiry.clone()))?;
+        let admin = AdminMetrics::register(registry)?;
         Ok(Self {
             reconciles,
             writes,
             ca_expiry,
+            admin,
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod build;
 pub mod config;
 pub mod context;
 pub mod controller;
+pub mod kafka;
 pub mod leader;
 pub mod model;
 pub mod observe;

@@ -44,7 +44,9 @@ use crate::pki::ca::{
 use crate::pki::node_certs::{
     self, CaTrust, CertDecision, CertError, CertRequest, OperatorClient, node_sans,
 };
-use crate::plan::roll::{self, NodeRollState, RollInput, RollStep};
+use crate::plan::partitions::PartitionMap;
+use crate::plan::roll::{self, NodeRollState, RollInput, RollStep, WaitReason};
+use crate::plan::scale_down::{ScaleDownCheck, check_broker_scale_down};
 use crate::status::{self, ClusterReport};
 
 /// Pod annotation: the cluster CA key generation the pod's certificates and truststore were
@@ -132,19 +134,54 @@ async fn reconcile_inner(kafka: &Kafka, ctx: &Context) -> Result<Action, Reconci
         cluster.cluster_id = Some(id);
     }
 
-    // Scale-down of brokers: refused while the partition state cannot be checked, unless the
-    // user says to skip the check.
+    // Scale-down of brokers: allowed once Kafka shows no partition replica on them (or the
+    // user says to skip the check); refused with a Warning naming brokers and topics otherwise,
+    // and while the partition state cannot be read.
     let removing = cluster.brokers_to_remove();
-    if !removing.is_empty() && !cluster.skip_broker_scaledown_check {
-        let kept = cluster.revert_broker_removals();
-        warnings.push(Condition::warning(
-            "ScaleDownCheckUnavailable",
-            format!(
-                "brokers {} are not removed: the operator cannot yet read which partition replicas they hold; move their replicas away and set the annotation {}: \"true\" on the Kafka to remove them",
-                join(kept.iter()),
-                labels::SKIP_BROKER_SCALEDOWN_CHECK
-            ),
-        ));
+    if !removing.is_empty() {
+        let check = match partition_state(ctx, &cluster, &observed).await {
+            Ok(map) => {
+                check_broker_scale_down(&removing, &map, cluster.skip_broker_scaledown_check)
+                    .map_err(|e| (e.reason().to_owned(), e.to_string()))
+            }
+            Err(_) if cluster.skip_broker_scaledown_check => {
+                Ok(ScaleDownCheck::AllowedBySkipAnnotation {
+                    brokers_holding_replicas: BTreeMap::new(),
+                })
+            }
+            Err(e) => Err((
+                "ScaleDownCheckUnavailable".to_owned(),
+                format!(
+                    "brokers {} are not removed yet: which partition replicas they hold cannot be read ({e}); set the annotation {}: \"true\" on the Kafka to remove them anyway",
+                    join(removing.iter()),
+                    labels::SKIP_BROKER_SCALEDOWN_CHECK
+                ),
+            )),
+        };
+        match check {
+            Ok(ScaleDownCheck::Allowed) => {}
+            Ok(ScaleDownCheck::AllowedBySkipAnnotation {
+                brokers_holding_replicas,
+            }) => {
+                if !brokers_holding_replicas.is_empty() {
+                    ctx.event(
+                        kafka,
+                        EventType::Warning,
+                        "ScaleDownCheckSkipped",
+                        format!(
+                            "removing brokers {} that still hold replicas, as the annotation {} asks",
+                            join(brokers_holding_replicas.keys()),
+                            labels::SKIP_BROKER_SCALEDOWN_CHECK
+                        ),
+                    )
+                    .await;
+                }
+            }
+            Err((reason, message)) => {
+                cluster.revert_broker_removals();
+                warnings.push(Condition::warning(reason, message));
+            }
+        }
     }
     // Node IDs are recorded on the pools before pods use them, so they survive a restart.
     status::write_pool_statuses(ctx, &cluster, &observed.pools).await?;
@@ -215,6 +252,9 @@ async fn reconcile_inner(kafka: &Kafka, ctx: &Context) -> Result<Action, Reconci
     let trust = ca_trust(&pods_now, &cluster_ca.state);
     let mut desired_pods: BTreeMap<String, (KafkaNode, Pod)> = BTreeMap::new();
     let mut desired_configs: BTreeMap<i32, BTreeMap<String, String>> = BTreeMap::new();
+    // The configuration each node's ConfigMap held before this reconcile, with its revision:
+    // the configuration a pod runs when the pod records that revision.
+    let mut observed_configs: BTreeMap<i32, (String, BTreeMap<String, String>)> = BTreeMap::new();
     let mut waiting: Vec<String> = Vec::new();
     for node in cluster.nodes() {
         let pod_name = names::kafka_node(&cluster.name, &node.pool, node.id);
@@ -284,6 +324,13 @@ async fn reconcile_inner(kafka: &Kafka, ctx: &Context) -> Result<Action, Reconci
         writer
             .apply(&secret, find(&observed.children.secrets, &pod_name))
             .await?;
+        if let Some(text) = find(&observed.children.config_maps, &pod_name)
+            .and_then(|cm| cm.data.as_ref())
+            .and_then(|d| d.get(node_config::SERVER_PROPERTIES_FILE))
+            && let Ok(running) = kafka_config::ServerProperties::parse(text)
+        {
+            observed_configs.insert(node.id, (running.revision(), running.into_entries()));
+        }
         let config_map = node_config::node_config_map(&cluster, &node, &props);
         writer
             .apply(&config_map, find(&observed.children.config_maps, &pod_name))
@@ -415,6 +462,7 @@ async fn reconcile_inner(kafka: &Kafka, ctx: &Context) -> Result<Action, Reconci
         ctx,
         kafka,
         &cluster,
+        &observed_configs,
         &mut observed,
         &desired_pods,
         &desired_configs,
@@ -507,6 +555,37 @@ async fn reconcile_inner(kafka: &Kafka, ctx: &Context) -> Result<Action, Reconci
     } else {
         Action::requeue(PROGRESS_REQUEUE)
     })
+}
+
+/// An admin client for the cluster, with the operator's own certificate.
+fn connect(
+    ctx: &Context,
+    cluster: &ResolvedCluster,
+    observed: &Observed,
+) -> Result<oxbow_runtime::kafka::admin::KafkaAdmin, crate::kafka::KafkaError> {
+    let secret = find(
+        &observed.children.secrets,
+        &OperatorClient::ClusterOperator.secret_name(&cluster.name),
+    )
+    .map(secret_data)
+    .unwrap_or_default();
+    crate::kafka::connect(
+        cluster,
+        &secret,
+        None,
+        ctx.metrics.admin.clone(),
+        ctx.config.operation_timeout.min(Duration::from_secs(30)),
+    )
+}
+
+/// The partition state of the running cluster.
+async fn partition_state(
+    ctx: &Context,
+    cluster: &ResolvedCluster,
+    observed: &Observed,
+) -> Result<PartitionMap, crate::kafka::KafkaError> {
+    let admin = connect(ctx, cluster, observed)?;
+    crate::kafka::partition_map(&admin, cluster).await
 }
 
 /// A new cluster ID: 16 random bytes in URL-safe base64 without padding, as `kafka-storage.sh
@@ -715,10 +794,12 @@ fn deployment_available(d: &k8s_openapi::api::apps::v1::Deployment) -> bool {
 
 /// Creates missing pods and takes one step of a rolling restart. Returns the reason and
 /// message of a roll that waits, if one does.
+#[allow(clippy::too_many_arguments)]
 async fn reconcile_pods(
     ctx: &Context,
     kafka: &Kafka,
     cluster: &ResolvedCluster,
+    observed_configs: &BTreeMap<i32, (String, BTreeMap<String, String>)>,
     observed: &mut Observed,
     desired: &BTreeMap<String, (KafkaNode, Pod)>,
     desired_configs: &BTreeMap<i32, BTreeMap<String, String>>,
@@ -745,7 +826,12 @@ async fn reconcile_pods(
             ),
             running: pod::pod_revisions(current),
             desired: pod::pod_revisions(desired_pod),
-            running_config: None,
+            running_config: observed_configs
+                .get(&node.id)
+                .and_then(|(revision, config)| {
+                    (current.annotations().get(meta::CONFIG_REVISION_ANNOTATION) == Some(revision))
+                        .then(|| config.clone())
+                }),
             desired_config: desired_configs.get(&node.id).cloned().unwrap_or_default(),
         });
     }
@@ -755,6 +841,41 @@ async fn reconcile_pods(
         manual_roll_requested: cluster.manual_rolling_update,
     };
     let plan = roll::plan_roll(&input);
+    // Dynamic changes first, through the admin client; the nodes that needed only those then
+    // record the new configuration revision.
+    if !plan.dynamic_changes.is_empty() {
+        let applied = match connect(ctx, cluster, observed) {
+            Ok(admin) => crate::kafka::apply_dynamic_changes(&admin, &plan.dynamic_changes).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = applied {
+            return Ok(Some((
+                "DynamicConfigPending".to_owned(),
+                format!(
+                    "changing {} without a restart waits for Kafka: {e}",
+                    plan.dynamic_changes
+                        .iter()
+                        .map(|c| c.key.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )));
+        }
+        ctx.event(
+            kafka,
+            EventType::Normal,
+            "DynamicConfigApplied",
+            format!(
+                "applied without a restart: {}",
+                plan.dynamic_changes
+                    .iter()
+                    .map(|c| c.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .await;
+    }
     for id in &plan.config_revision_only {
         let Some(pod_desired) = by_id.get(id) else {
             continue;
@@ -769,8 +890,24 @@ async fn reconcile_pods(
             ctx.writer.annotate(current, &annotations).await?;
         }
     }
-    // The partition state is not read yet, so ready brokers wait (PartitionStateUnknown).
-    match roll::next_restart(&plan, &input, None) {
+    // A ready broker restarts only if the partition state says no partition drops below its
+    // minimum in-sync replicas; it is read only when a restart depends on it.
+    let mut step = roll::next_restart(&plan, &input, None);
+    if matches!(
+        step,
+        RollStep::Wait(WaitReason::PartitionStateUnknown { .. })
+    ) {
+        match partition_state(ctx, cluster, observed).await {
+            Ok(map) => step = roll::next_restart(&plan, &input, Some(&map)),
+            Err(e) => {
+                return Ok(Some((
+                    "PartitionStateUnknown".to_owned(),
+                    format!("rolling restart waits: the partition state cannot be read: {e}"),
+                )));
+            }
+        }
+    }
+    match step {
         RollStep::Done => Ok(None),
         RollStep::Wait(reason) => Ok(Some((reason.reason().to_owned(), reason.message()))),
         RollStep::Restart(restart) => {
