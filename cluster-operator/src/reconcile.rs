@@ -457,6 +457,49 @@ async fn reconcile_inner(kafka: &Kafka, ctx: &Context) -> Result<Action, Reconci
         )
         .await?;
 
+    // A manual rolling update of the whole cluster becomes one request per pod (the annotation
+    // on each pod is gone once the pod was replaced), then the Kafka's annotation is removed:
+    // the roll survives operator restarts and ends.
+    if cluster.manual_rolling_update {
+        let request =
+            BTreeMap::from([(labels::MANUAL_ROLLING_UPDATE.to_owned(), "true".to_owned())]);
+        for pod in &observed.children.pods {
+            if !labels::annotation_is_true(
+                pod.metadata.annotations.as_ref(),
+                labels::MANUAL_ROLLING_UPDATE,
+            ) {
+                writer.annotate(pod, &request).await?;
+            }
+        }
+        let api: kube::Api<Kafka> = kube::Api::namespaced(ctx.client.clone(), &cluster.namespace);
+        ctx.metrics
+            .writes
+            .with_label_values(&["Kafka", "patch"])
+            .inc();
+        api.patch(
+            &cluster.name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({
+                "metadata": {"annotations": {labels::MANUAL_ROLLING_UPDATE: null}}
+            })),
+        )
+        .await
+        .map_err(|source| ActError::Apply {
+            kind: "Kafka",
+            name: cluster.name.clone(),
+            source,
+        })?;
+        ctx.event(
+            kafka,
+            EventType::Normal,
+            "ManualRollingUpdate",
+            "every node restarts, one at a time".to_owned(),
+        )
+        .await;
+        // The next reconcile sees the annotated pods.
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
+
     // Pods: create the missing, roll the changed.
     let roll_outcome = reconcile_pods(
         ctx,
@@ -838,7 +881,8 @@ async fn reconcile_pods(
     let input = RollInput {
         nodes,
         active_controller: None,
-        manual_roll_requested: cluster.manual_rolling_update,
+        // Carried by the pods' own annotations (see `reconcile_inner`).
+        manual_roll_requested: false,
     };
     let plan = roll::plan_roll(&input);
     // Dynamic changes first, through the admin client; the nodes that needed only those then

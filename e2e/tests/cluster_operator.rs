@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use cluster_operator::build::kafka_config::ServerProperties;
 use e2e::{
     env::TestEnv,
     objects::{self, TestNamespace},
@@ -637,6 +638,96 @@ async fn example_cluster(t: &Installed) -> Result<()> {
         let may_change = key.starts_with("ConfigMap/") || key.starts_with("Pod/") || key == "Kafka";
         assert!(!changed || may_change, "{key} changed on a config edit");
     }
+
+    // A manual rolling update of the Kafka replaces every node pod, and the request ends.
+    let uids = |pods: Vec<Pod>| -> BTreeMap<String, String> {
+        pods.into_iter()
+            .map(|p| (p.name_any(), p.uid().unwrap_or_default()))
+            .collect()
+    };
+    // First the config edit's own roll must end: every pod exists and none is restarting.
+    eventually("the config roll ends", || async {
+        let pods = t.kafka_pods().await?;
+        let k = t.api::<Kafka>().get(c).await.map_err(|e| e.to_string())?;
+        let ready = ready_condition(&k).await;
+        let settled = ready.as_ref().is_some_and(|r| r.1 == "NodesNotReady");
+        // Every pod runs its ConfigMap's current configuration.
+        let mut stale = Vec::new();
+        for pod in t
+            .api::<Pod>()
+            .list(&ListParams::default().labels(KAFKA_PODS))
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+        {
+            let cm = t
+                .api::<ConfigMap>()
+                .get(&pod.name_any())
+                .await
+                .map_err(|e| e.to_string())?;
+            let text = cm
+                .data
+                .unwrap_or_default()
+                .remove("server.properties")
+                .unwrap_or_default();
+            let revision = ServerProperties::parse(&text)
+                .map_err(|e| e.to_string())?
+                .revision();
+            if pod.annotations().get("oxbow.rs/config-revision") != Some(&revision) {
+                stale.push(pod.name_any());
+            }
+        }
+        if pods == expected_pods && settled && stale.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "pods {pods:?}, Ready {ready:?}, old config on {stale:?}"
+            ))
+        }
+    })
+    .await?;
+    let before_roll = uids(
+        t.api::<Pod>()
+            .list(&ListParams::default().labels(KAFKA_PODS))
+            .await?
+            .items,
+    );
+    t.api::<Kafka>()
+        .patch(
+            c,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"oxbow.rs/manual-rolling-update": "true"}}}),
+            ),
+        )
+        .await?;
+    eventually(
+        "every node pod is replaced and the request removed",
+        || async {
+            let now = uids(
+                t.api::<Pod>()
+                    .list(&ListParams::default().labels(KAFKA_PODS))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .items,
+            );
+            let kafka = t.api::<Kafka>().get(c).await.map_err(|e| e.to_string())?;
+            let pending = kafka
+                .annotations()
+                .contains_key("oxbow.rs/manual-rolling-update");
+            let replaced = before_roll
+                .iter()
+                .all(|(name, uid)| now.get(name).is_some_and(|u| u != uid));
+            if replaced && !pending && now.len() == before_roll.len() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "pending {pending}, pods {now:?} (before {before_roll:?})"
+                ))
+            }
+        },
+    )
+    .await?;
 
     // Deletion: owner references let the garbage collector remove everything.
     t.api::<Kafka>().delete(c, &DeleteParams::default()).await?;
