@@ -11,6 +11,7 @@ use k8s_openapi::api::{
     apps::v1::Deployment,
     core::v1::{ConfigMap, Pod, Service},
 };
+use kube::runtime::reflector::Store;
 use kube::{
     Api, Client, ResourceExt,
     runtime::{Controller, controller::Action, reflector::ObjectRef, watcher},
@@ -22,6 +23,9 @@ use tracing::{debug, warn};
 use crate::config::Namespaces;
 use crate::context::Context;
 use crate::reconcile::{self, ReconcileError};
+
+/// How often `oxbow_resources` is recounted.
+const RESOURCE_COUNT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How soon a failed reconcile is tried again.
 const ERROR_REQUEUE: Duration = Duration::from_secs(15);
@@ -53,12 +57,16 @@ where
     }
 }
 
-/// Runs one controller over `namespace` (`None`: every namespace) until the stream ends.
-async fn run_one(ctx: Arc<Context>, namespace: Option<String>) {
+/// One controller over `namespace` (`None`: every namespace): its cache of Kafkas, and the
+/// future that runs it until shutdown.
+fn controller_for(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+) -> (Store<Kafka>, impl std::future::Future<Output = ()>) {
     let client = ctx.client.clone();
     let ns = namespace.as_deref();
     let owned = watcher::Config::default().labels(&format!("{}=Kafka", labels::KIND));
-    Controller::new(api::<Kafka>(&client, ns), watcher::Config::default())
+    let controller = Controller::new(api::<Kafka>(&client, ns), watcher::Config::default())
         .owns(api::<Pod>(&client, ns), owned.clone())
         .owns(api::<Service>(&client, ns), owned.clone())
         .owns(api::<ConfigMap>(&client, ns), owned.clone())
@@ -72,15 +80,54 @@ async fn run_one(ctx: Arc<Context>, namespace: Option<String>) {
                 Some(ObjectRef::<Kafka>::new(&cluster).within(&namespace))
             },
         )
-        .shutdown_on_signal()
+        .shutdown_on_signal();
+    let store = controller.store();
+    let run = controller
         .run(reconcile::reconcile, error_policy, ctx)
         .for_each(|result| async move {
             match result {
                 Ok((object, _)) => debug!(kafka = %object.name, "reconciled"),
                 Err(e) => debug!(error = %e, "controller event"),
             }
-        })
-        .await;
+        });
+    (store, run)
+}
+
+/// The state of a Kafka for `oxbow_resources`: `paused`, `ready` or `not_ready`.
+pub fn state_of(kafka: &Kafka) -> &'static str {
+    if labels::annotation_is_true(
+        kafka.metadata.annotations.as_ref(),
+        labels::PAUSE_RECONCILIATION,
+    ) {
+        return "paused";
+    }
+    let ready = kafka
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_deref())
+        .is_some_and(shared_crds::condition::is_ready);
+    if ready { "ready" } else { "not_ready" }
+}
+
+/// Keeps `oxbow_resources{kind="Kafka", state}` current from the controllers' caches.
+async fn count_resources(ctx: Arc<Context>, stores: Vec<Store<Kafka>>) {
+    loop {
+        let mut counts: std::collections::BTreeMap<&str, i64> =
+            [("paused", 0), ("ready", 0), ("not_ready", 0)].into();
+        for store in &stores {
+            for kafka in store.state() {
+                *counts.entry(state_of(&kafka)).or_default() += 1;
+            }
+        }
+        for (state, n) in counts {
+            ctx.metrics
+                .reconciles
+                .resources
+                .with_label_values(&["Kafka", state])
+                .set(n);
+        }
+        tokio::time::sleep(RESOURCE_COUNT_INTERVAL).await;
+    }
 }
 
 /// Runs the controllers for the configured namespaces; readiness turns true once they start.
@@ -89,6 +136,12 @@ pub async fn run(ctx: Arc<Context>, readiness: Readiness) {
         Namespaces::All => vec![None],
         Namespaces::List(list) => list.iter().cloned().map(Some).collect(),
     };
+    let (stores, runs): (Vec<_>, Vec<_>) = namespaces
+        .into_iter()
+        .map(|ns| controller_for(ctx.clone(), ns))
+        .unzip();
+    let counter = tokio::spawn(count_resources(ctx.clone(), stores));
     readiness.set_ready(true);
-    futures::future::join_all(namespaces.into_iter().map(|ns| run_one(ctx.clone(), ns))).await;
+    futures::future::join_all(runs).await;
+    counter.abort();
 }

@@ -897,6 +897,17 @@ async fn invalid_and_paused(t: &Installed) -> Result<()> {
         }
     })
     .await?;
+    eventually("the paused cluster is counted as paused", || async {
+        let paused = t
+            .metric("oxbow_resources", &[("kind", "Kafka"), ("state", "paused")])
+            .await?;
+        if paused == 1.0 {
+            Ok(())
+        } else {
+            Err(format!("{paused} paused"))
+        }
+    })
+    .await?;
     let before = t
         .api::<ConfigMap>()
         .get(&format!("{CLUSTER}-brokers-0"))
