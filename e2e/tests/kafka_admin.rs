@@ -1,9 +1,11 @@
 //! Tests of `oxbow_runtime::kafka::admin::KafkaAdmin` against the running testbed Kafka (the
 //! `KAFKA_*` variables exported by `testbed up`): cluster and topic descriptions, the topic
 //! lifecycle, Kafka's per-item refusals with its own messages, ACLs, SCRAM credentials proven by
-//! real logins, an mTLS principal that is not a super user, and the request metrics.
+//! real logins, an mTLS principal that is not a super user, UnregisterBroker's refusals, and the
+//! request metrics.
 //! May touch: the testbed's Kafka (topics `e2e-admin-*`, users `e2e-admin-*`, ACLs of principals
-//! `User:e2e-admin-*` and `User:CN=e2e-admin-*`, all removed again), temporary files.
+//! `User:e2e-admin-*` and `User:CN=e2e-admin-*`, all removed again; UnregisterBroker only of ids
+//! that were never registered), temporary files.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -1258,4 +1260,93 @@ async fn a_refused_login_is_named_in_the_timeout_of_every_call() {
     );
     assert_eq!(requests(&registry, "describe_cluster", "error"), 1);
     assert_eq!(requests(&registry, "create_topics", "error"), 1);
+}
+
+// -------------------------------------------------------------------------------------------
+// Broker registrations
+// -------------------------------------------------------------------------------------------
+
+/// Kafka 4.1.2 (KRaft) answers UnregisterBroker of an id it holds no registration for with
+/// BROKER_ID_NOT_REGISTERED (102) and the message "Broker ID <id> is not currently registered":
+/// the controller's `ReplicationControlManager.unregisterBroker` throws
+/// `BrokerIdNotRegisteredException` when the id has no registration, and the broker that received
+/// the request forwards the controller's code and message unchanged. Asking again gets the same
+/// answer, so the call is safe to repeat. The live broker is not asked: unregistering a live
+/// broker fences it, which would take the shared testbed's only broker away.
+#[tokio::test]
+async fn unregistering_a_never_registered_broker_id_is_broker_id_not_registered() {
+    let env = env();
+    let (admin, registry) = scram_admin(&env);
+    let before = admin.describe_cluster().await.unwrap();
+    let never_registered = [4242, 4242, -1];
+    for id in never_registered {
+        assert!(!before.broker_ids.contains(&id), "{before:?}");
+        let err = admin.unregister_broker(id).await.unwrap_err();
+        assert!(
+            matches!(err, AdminError::UnregisterBroker { .. }),
+            "{id}: {err:?}"
+        );
+        assert_eq!(err.reason(), "BrokerIdNotRegistered", "{id}");
+        let failure = err.kafka_failure().unwrap();
+        assert_eq!(failure.code, 102, "{id}");
+        assert!(failure.is_broker_id_not_registered(), "{id}");
+        assert_eq!(
+            kafka_code(&err),
+            (
+                "BROKER_ID_NOT_REGISTERED",
+                format!("Broker ID {id} is not currently registered").as_str()
+            ),
+            "{id}"
+        );
+    }
+    // The live brokers are untouched.
+    let after = admin.describe_cluster().await.unwrap();
+    assert_eq!(after.broker_ids, before.broker_ids);
+    assert_eq!(
+        requests(&registry, "unregister_broker", "error"),
+        never_registered.len() as u64
+    );
+    assert_eq!(requests(&registry, "unregister_broker", "success"), 0);
+}
+
+/// Unregistering needs Alter on the cluster: the controller refuses a principal without it
+/// before it looks the id up (CLUSTER_AUTHORIZATION_FAILED, 31, not BROKER_ID_NOT_REGISTERED).
+#[tokio::test]
+async fn unregister_broker_without_alter_on_the_cluster_is_cluster_authorization_failed() {
+    let env = env();
+    let cn = unique("unreg");
+    let tmp = tempfile::tempdir().unwrap();
+    let leaf = env.clients_ca().unwrap().client_cert(&cn, None).unwrap();
+    let (cert, key) = (tmp.path().join("client.crt"), tmp.path().join("client.key"));
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    pki::write_private(&key, &leaf.key_pem).unwrap();
+    let registry = Registry::new();
+    let mtls = KafkaAdmin::new(
+        &KafkaConnection {
+            bootstrap_servers: env.kafka_tls_bootstrap.clone(),
+            security_protocol: SecurityProtocol::Ssl,
+            ca_file: Some(env.kafka_ca_file.clone()),
+            client_cert: Some((cert, key)),
+            sasl: None,
+        },
+        &registry,
+        ADMIN_TIMEOUT,
+    )
+    .unwrap();
+
+    let err = mtls.unregister_broker(4242).await.unwrap_err();
+    assert!(
+        matches!(err, AdminError::UnregisterBroker { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.reason(), "ClusterAuthorizationFailed", "{err}");
+    let failure = err.kafka_failure().unwrap();
+    assert_eq!(failure.code, 31, "{err}");
+    // Kafka's message names the forwarded request (connection ids that change every run), then
+    // what is missing.
+    assert!(
+        failure.message.ends_with("needs ALTER permission."),
+        "{failure:?}"
+    );
+    assert_eq!(requests(&registry, "unregister_broker", "error"), 1);
 }

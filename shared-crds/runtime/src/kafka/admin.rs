@@ -1,6 +1,6 @@
 //! Kafka administration for the operators: an async API with owned types over librdkafka's admin
 //! calls (cluster and topic descriptions, topic creation, partitions, deletion and incremental
-//! config changes, ACLs, SCRAM credentials). Each call sends ONE request whose batch the caller
+//! config changes, broker configs, ACLs, SCRAM credentials, unregistering a removed broker). Each call sends ONE request whose batch the caller
 //! sizes (KRaft refuses a request that would write more than 10,000 metadata records); where Kafka
 //! answers per item, the result is per item and keeps Kafka's error code name and message, because
 //! users read them in status conditions. Every call is timed and counted in Prometheus.
@@ -22,7 +22,7 @@ pub use super::ffi::CallError;
 use super::{
     KafkaConnection,
     ffi::{AdminHandle, ConfigResourceType, Items},
-    protocol::{BrokerDefaultsError, ConnectionError, KafkaProtocolClient},
+    protocol::{ConnectionError, KafkaProtocolClient, ProtocolCallError},
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -64,6 +64,12 @@ impl KafkaFailure {
     pub fn is_unknown_topic(&self) -> bool {
         self.code == UNKNOWN_TOPIC_OR_PARTITION
     }
+
+    /// True when Kafka has no registration for the broker id (UnregisterBroker of an id that was
+    /// never registered or is already unregistered): the id is gone from the cluster metadata.
+    pub fn is_broker_id_not_registered(&self) -> bool {
+        self.code == BROKER_ID_NOT_REGISTERED
+    }
 }
 
 impl fmt::Display for KafkaFailure {
@@ -78,6 +84,7 @@ impl fmt::Display for KafkaFailure {
 impl std::error::Error for KafkaFailure {}
 
 const UNKNOWN_TOPIC_OR_PARTITION: i32 = 3;
+const BROKER_ID_NOT_REGISTERED: i32 = 102;
 /// librdkafka's `_INVALID_ARG`: the client refused an item before sending it.
 pub(crate) const LOCAL_INVALID_ARG: i32 = -186;
 
@@ -118,6 +125,8 @@ pub enum AdminError {
     AlterBrokerConfigs { source: CallError },
     #[error("describing broker configs: {source}")]
     DescribeBrokerConfigs { source: CallError },
+    #[error("unregistering a broker: {source}")]
+    UnregisterBroker { source: CallError },
     /// A call librdkafka cannot make, spoken in the Kafka protocol, failed to get an answer.
     #[error("sending {api} in the Kafka protocol: {source}")]
     SendProtocolRequest {
@@ -152,6 +161,7 @@ impl AdminError {
             | AdminError::DescribePartitions { source }
             | AdminError::AlterBrokerConfigs { source }
             | AdminError::DescribeBrokerConfigs { source }
+            | AdminError::UnregisterBroker { source }
             | AdminError::DescribeScramCredentials { source }
             | AdminError::AlterScramCredentials { source } => Some(source),
         }
@@ -587,6 +597,7 @@ enum Api {
     DescribePartitions,
     AlterBrokerConfigs,
     DescribeBrokerConfigs,
+    UnregisterBroker,
 }
 
 impl Api {
@@ -609,6 +620,7 @@ impl Api {
             Api::DescribePartitions => "describe_topics",
             Api::AlterBrokerConfigs => "incremental_alter_configs",
             Api::DescribeBrokerConfigs => "describe_configs",
+            Api::UnregisterBroker => "unregister_broker",
         }
     }
 
@@ -630,17 +642,18 @@ impl Api {
             Api::DescribePartitions => AdminError::DescribePartitions { source },
             Api::AlterBrokerConfigs => AdminError::AlterBrokerConfigs { source },
             Api::DescribeBrokerConfigs => AdminError::DescribeBrokerConfigs { source },
+            Api::UnregisterBroker => AdminError::UnregisterBroker { source },
         }
     }
 
     /// A failure of the protocol client's call as this API's error: Kafka's refusal keeps its
     /// code and message, as librdkafka's answers do.
-    fn broker_defaults_error(self, error: BrokerDefaultsError) -> AdminError {
+    fn protocol_error(self, error: ProtocolCallError) -> AdminError {
         match error {
-            BrokerDefaultsError::SendRequest { api, source } => {
+            ProtocolCallError::SendRequest { api, source } => {
                 AdminError::SendProtocolRequest { api, source }
             }
-            BrokerDefaultsError::Refused { error, .. } => {
+            ProtocolCallError::Refused(error) => {
                 let message = error
                     .message
                     .clone()
@@ -651,9 +664,7 @@ impl Api {
                     message,
                 )))
             }
-            BrokerDefaultsError::ReadAnswer { .. } => {
-                self.error(CallError::ReadAnswer(error.to_string()))
-            }
+            ProtocolCallError::ReadAnswer(message) => self.error(CallError::ReadAnswer(message)),
         }
     }
 
@@ -785,10 +796,10 @@ impl KafkaAdmin {
     }
 
     /// Runs one call of the protocol client (made on first use), times and counts it.
-    async fn run_protocol<T>(
+    async fn run_protocol<T, E: Into<ProtocolCallError>>(
         &self,
         api: Api,
-        call: impl AsyncFnOnce(&KafkaProtocolClient) -> Result<T, BrokerDefaultsError>,
+        call: impl AsyncFnOnce(&KafkaProtocolClient) -> Result<T, E>,
     ) -> Result<T, AdminError> {
         let start = Instant::now();
         let result = async {
@@ -806,7 +817,7 @@ impl KafkaAdmin {
                     api: api.label(),
                     source: Box::new(source),
                 })?;
-            call(client).await.map_err(|e| api.broker_defaults_error(e))
+            call(client).await.map_err(|e| api.protocol_error(e.into()))
         }
         .await;
         self.shared
@@ -1070,6 +1081,21 @@ impl KafkaAdmin {
             )
             .await?;
         single_item(api, items)
+    }
+
+    /// UnregisterBroker: removes `broker`'s registration from the KRaft cluster metadata, so that
+    /// a broker removed in a scale-down no longer appears in it (Strimzi does the same). Only for
+    /// brokers that are gone: Kafka fences a live broker it unregisters. Sent in the Kafka
+    /// protocol (librdkafka has no such call) to any broker, which forwards it to the controller.
+    /// Kafka's refusals are [`AdminError::kafka_failure`] with its code and message; an id Kafka
+    /// has no registration for (never registered, or already unregistered) is refused with
+    /// BROKER_ID_NOT_REGISTERED ([`KafkaFailure::is_broker_id_not_registered`]), which a caller
+    /// that wants the id gone can take as done.
+    pub async fn unregister_broker(&self, broker: i32) -> Result<(), AdminError> {
+        self.run_protocol(Api::UnregisterBroker, async |c| {
+            c.unregister_broker(broker).await
+        })
+        .await
     }
 
     /// The ACLs that match the filter (see [`AclBindingFilter::all`], [`AclBindingFilter::principal`]).
@@ -1719,14 +1745,17 @@ mod tests {
 
     #[test]
     fn protocol_refusals_keep_kafkas_code_and_message() {
-        use crate::kafka::protocol::KafkaError;
-        let err = Api::AlterBrokerConfigs.broker_defaults_error(BrokerDefaultsError::Refused {
-            api: "IncrementalAlterConfigs",
-            error: KafkaError {
-                code: 42,
-                message: Some("Cannot update these configs dynamically: Set(log.dirs)".into()),
-            },
-        });
+        use crate::kafka::protocol::{BrokerDefaultsError, KafkaError};
+        let err = Api::AlterBrokerConfigs.protocol_error(
+            BrokerDefaultsError::Refused {
+                api: "IncrementalAlterConfigs",
+                error: KafkaError {
+                    code: 42,
+                    message: Some("Cannot update these configs dynamically: Set(log.dirs)".into()),
+                },
+            }
+            .into(),
+        );
         assert!(matches!(err, AdminError::AlterBrokerConfigs { .. }));
         assert_eq!(
             err.kafka_failure(),
@@ -1736,17 +1765,53 @@ mod tests {
             ))
         );
         // Without a message, Kafka's name for the code.
-        let err = Api::DescribeBrokerConfigs.broker_defaults_error(BrokerDefaultsError::Refused {
-            api: "DescribeConfigs",
-            error: KafkaError {
-                code: 31,
-                message: None,
-            },
-        });
+        let err = Api::DescribeBrokerConfigs.protocol_error(
+            BrokerDefaultsError::Refused {
+                api: "DescribeConfigs",
+                error: KafkaError {
+                    code: 31,
+                    message: None,
+                },
+            }
+            .into(),
+        );
         assert_eq!(err.reason(), "ClusterAuthorizationFailed");
         assert_eq!(
             err.kafka_failure().unwrap().message,
             "CLUSTER_AUTHORIZATION_FAILED"
+        );
+    }
+
+    #[test]
+    fn unregister_broker_refusal_is_a_kafka_failure_of_its_own_api() {
+        use crate::kafka::protocol::{KafkaError, UnregisterBrokerError};
+        let err = Api::UnregisterBroker.protocol_error(
+            UnregisterBrokerError::Refused {
+                broker: 4242,
+                error: KafkaError {
+                    code: 102,
+                    message: Some("Broker ID 4242 is not currently registered".into()),
+                },
+            }
+            .into(),
+        );
+        assert!(
+            matches!(err, AdminError::UnregisterBroker { .. }),
+            "{err:?}"
+        );
+        assert_eq!(Api::UnregisterBroker.label(), "unregister_broker");
+        assert_eq!(err.reason(), "BrokerIdNotRegistered");
+        let failure = err.kafka_failure().unwrap();
+        assert_eq!(
+            failure,
+            &KafkaFailure::new(102, "Broker ID 4242 is not currently registered")
+        );
+        assert_eq!(failure.name(), "BROKER_ID_NOT_REGISTERED");
+        assert!(failure.is_broker_id_not_registered());
+        assert!(!KafkaFailure::new(3, "").is_broker_id_not_registered());
+        assert_eq!(
+            err.to_string(),
+            "unregistering a broker: BROKER_ID_NOT_REGISTERED: Broker ID 4242 is not currently registered"
         );
     }
 

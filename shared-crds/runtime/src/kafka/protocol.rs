@@ -1,18 +1,21 @@
 //! Kafka's wire protocol spoken directly, for the admin calls librdkafka lacks (client quotas,
-//! the cluster-wide broker config defaults). One client per operator: it connects with the same `KafkaConnection` settings as the
+//! the cluster-wide broker config defaults, UnregisterBroker). One client per operator: it connects with the same `KafkaConnection` settings as the
 //! librdkafka clients (TLS, mTLS, SASL SCRAM or PLAIN), negotiates versions with ApiVersions and
 //! sends one request at a time. May touch: the network, to the configured bootstrap servers, and
 //! the TLS files those settings name.
 //!
 //! Reconnection is deliberately simple: the first call connects; a call whose connection turns
 //! out to be broken reconnects once and sends again. Only calls that are safe to repeat belong
-//! here (AlterClientQuotas sets or removes values, so sending it twice leaves the same state).
+//! here (AlterClientQuotas sets or removes values, so sending it twice leaves the same state;
+//! UnregisterBroker sent twice leaves the broker unregistered, the repeat answering
+//! BROKER_ID_NOT_REGISTERED).
 
 mod broker_defaults;
 mod connection;
 mod quotas;
 pub mod scram;
 mod tls;
+mod unregister_broker;
 
 use std::{fmt, time::Duration};
 
@@ -26,6 +29,7 @@ pub use connection::{
 };
 pub use quotas::{QUOTA_KEYS, QuotaChange, QuotaError, UserQuotas};
 pub use tls::TlsError;
+pub use unregister_broker::UnregisterBrokerError;
 
 use super::KafkaConnection;
 
@@ -82,6 +86,47 @@ impl fmt::Display for KafkaError {
 }
 
 impl std::error::Error for KafkaError {}
+
+/// How one call of this client failed, whichever call it was: the shape callers that treat
+/// every call alike (the admin client's errors and metrics) map from.
+#[derive(Debug)]
+pub enum ProtocolCallError {
+    /// No answer: connecting, negotiating or the exchange failed.
+    SendRequest {
+        api: &'static str,
+        source: Box<ConnectionError>,
+    },
+    /// Kafka answered with an error code.
+    Refused(KafkaError),
+    /// Kafka answered, but not about what was asked; the text says what is missing.
+    ReadAnswer(String),
+}
+
+impl From<BrokerDefaultsError> for ProtocolCallError {
+    fn from(error: BrokerDefaultsError) -> Self {
+        match error {
+            BrokerDefaultsError::SendRequest { api, source } => {
+                ProtocolCallError::SendRequest { api, source }
+            }
+            BrokerDefaultsError::Refused { error, .. } => ProtocolCallError::Refused(error),
+            BrokerDefaultsError::ReadAnswer { .. } => {
+                ProtocolCallError::ReadAnswer(error.to_string())
+            }
+        }
+    }
+}
+
+impl From<UnregisterBrokerError> for ProtocolCallError {
+    fn from(error: UnregisterBrokerError) -> Self {
+        match error {
+            UnregisterBrokerError::SendRequest { source, .. } => ProtocolCallError::SendRequest {
+                api: "UnregisterBroker",
+                source,
+            },
+            UnregisterBrokerError::Refused { error, .. } => ProtocolCallError::Refused(error),
+        }
+    }
+}
 
 /// Default deadline for TCP, TLS and SASL of one connection attempt.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);

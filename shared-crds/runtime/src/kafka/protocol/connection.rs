@@ -13,6 +13,7 @@ use kafka_protocol::{
         DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest,
         IncrementalAlterConfigsResponse, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
         SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+        UnregisterBrokerRequest, UnregisterBrokerResponse,
     },
     protocol::{Decodable, Encodable, HeaderVersion, Message, StrBytes},
 };
@@ -63,6 +64,7 @@ speaks! {
     AlterClientQuotasRequest => AlterClientQuotasResponse, AlterClientQuotas;
     IncrementalAlterConfigsRequest => IncrementalAlterConfigsResponse, IncrementalAlterConfigs;
     DescribeConfigsRequest => DescribeConfigsResponse, DescribeConfigs;
+    UnregisterBrokerRequest => UnregisterBrokerResponse, UnregisterBroker;
 }
 
 /// A broker address from the bootstrap list.
