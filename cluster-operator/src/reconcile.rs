@@ -1025,8 +1025,41 @@ async fn delete_orphans(
     let ch = &observed.children;
     sweep!(ch.secrets, |n: &String| keep_secrets.contains(n));
     sweep!(ch.config_maps, |n: &String| node_names.contains(n));
+    let removed_brokers: Vec<i32> = ch
+        .pods
+        .iter()
+        .filter(|p| {
+            let n = p.name_any();
+            !desired_pods.contains_key(&n)
+                && !node_names.contains(&n)
+                && p.metadata.deletion_timestamp.is_none()
+                && p.labels().get(labels::BROKER_ROLE).map(String::as_str) == Some("true")
+        })
+        .filter_map(|p| p.name_any().rsplit('-').next()?.parse().ok())
+        .collect();
     sweep!(ch.pods, |n: &String| desired_pods.contains_key(n)
         || node_names.contains(n));
+    // Removed brokers leave the cluster metadata too, so that clients and tools stop seeing
+    // them. A failure is reported, not fatal: a fenced registration harms nothing.
+    if !removed_brokers.is_empty() {
+        match connect(ctx, cluster, observed) {
+            Ok(admin) => {
+                for id in &removed_brokers {
+                    match admin.unregister_broker(*id).await {
+                        Ok(()) => info!(kafka = %c, broker = id, "unregistered the removed broker"),
+                        // Already gone (or a retried request that had worked): done.
+                        Err(e)
+                            if e.kafka_failure()
+                                .is_some_and(|f| f.is_broker_id_not_registered()) => {}
+                        Err(e) => {
+                            warn!(kafka = %c, broker = id, error = %e, "unregistering a removed broker failed")
+                        }
+                    }
+                }
+            }
+            Err(e) => warn!(kafka = %c, error = %e, "cannot unregister removed brokers"),
+        }
+    }
     sweep!(ch.services, |n: &String| services_now
         .iter()
         .any(|s| &s.name_any() == n));
