@@ -112,7 +112,7 @@ async fn reconcile_inner(kafka: &Kafka, ctx: &Context) -> Result<Action, Reconci
     }
 
     // Observe.
-    let mut observed = observe::observe(&ctx.client, kafka).await?;
+    let observed = observe::observe(&ctx.client, kafka).await?;
 
     // Validate. Invalid input waits for a change of the resources.
     let validated = match validate_cluster(kafka, &observed.pools, &ctx.config.defaults) {
@@ -506,14 +506,14 @@ async fn reconcile_inner(kafka: &Kafka, ctx: &Context) -> Result<Action, Reconci
         kafka,
         &cluster,
         &observed_configs,
-        &mut observed,
+        &observed,
         &desired_pods,
         &desired_configs,
     )
     .await?;
 
     // Orphans.
-    let sweep = delete_orphans(
+    delete_orphans(
         ctx,
         &cluster,
         &observed,
@@ -592,7 +592,6 @@ async fn reconcile_inner(kafka: &Kafka, ctx: &Context) -> Result<Action, Reconci
         },
     )
     .await?;
-    let _ = sweep;
     Ok(if is_ready {
         Action::requeue(ctx.config.full_reconciliation_interval)
     } else {
@@ -843,7 +842,7 @@ async fn reconcile_pods(
     kafka: &Kafka,
     cluster: &ResolvedCluster,
     observed_configs: &BTreeMap<i32, (String, BTreeMap<String, String>)>,
-    observed: &mut Observed,
+    observed: &Observed,
     desired: &BTreeMap<String, (KafkaNode, Pod)>,
     desired_configs: &BTreeMap<i32, BTreeMap<String, String>>,
 ) -> Result<Option<(String, String)>, ReconcileError> {

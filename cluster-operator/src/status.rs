@@ -160,23 +160,41 @@ async fn patch_kafka_status(
             "writing the status"
         );
     }
-    let api: Api<Kafka> =
-        Api::namespaced(ctx.client.clone(), &kafka.namespace().unwrap_or_default());
-    let uid = kafka.uid().unwrap_or_default();
+    patch_status(ctx, kafka, "Kafka", status).await
+}
+
+/// Merge-patches the status of `object` (of kind `kind`) to `status`, unless this operator
+/// already wrote exactly that and the cached copy merely lags (see [`WrittenStatuses`]).
+async fn patch_status<K, S>(
+    ctx: &Context,
+    object: &K,
+    kind: &'static str,
+    status: &S,
+) -> Result<(), ReconcileError>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+    K::DynamicType: Default,
+    S: serde::Serialize,
+{
+    let uid = object.uid().unwrap_or_default();
     let value = serde_json::to_value(status).unwrap_or_default();
     if ctx
         .written
-        .already_written(&uid, kafka.resource_version().as_deref(), &value)
+        .already_written(&uid, object.resource_version().as_deref(), &value)
     {
         return Ok(());
     }
     ctx.metrics
         .writes
-        .with_label_values(&["Kafka", "status"])
+        .with_label_values(&[kind, "status"])
         .inc();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
     let written = api
         .patch_status(
-            &kafka.name_any(),
+            &object.name_any(),
             &PatchParams::default(),
             &Patch::Merge(json!({ "status": status })),
         )
@@ -245,7 +263,6 @@ pub async fn write_pool_statuses(
     cluster: &ResolvedCluster,
     pools: &[KafkaNodePool],
 ) -> Result<(), ReconcileError> {
-    let api: Api<KafkaNodePool> = Api::namespaced(ctx.client.clone(), &cluster.namespace);
     for pool in pools {
         let Some(status) = pool_status(cluster, pool, pool.status.as_ref()) else {
             continue;
@@ -253,28 +270,7 @@ pub async fn write_pool_statuses(
         if pool.status.as_ref() == Some(&status) {
             continue;
         }
-        let uid = pool.uid().unwrap_or_default();
-        let value = serde_json::to_value(&status).unwrap_or_default();
-        if ctx
-            .written
-            .already_written(&uid, pool.resource_version().as_deref(), &value)
-        {
-            continue;
-        }
-        ctx.metrics
-            .writes
-            .with_label_values(&["KafkaNodePool", "status"])
-            .inc();
-        let written = api
-            .patch_status(
-                &pool.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "status": status })),
-            )
-            .await
-            .map_err(ReconcileError::Status)?;
-        ctx.written
-            .record(&uid, written.resource_version().as_deref(), value);
+        patch_status(ctx, pool, "KafkaNodePool", &status).await?;
     }
     Ok(())
 }

@@ -78,21 +78,24 @@ async fn apply_install_doc(client: &Client, ns: &str, mut doc: Value) -> Result<
         );
         doc["metadata"]["name"] = json!(name);
     }
-    let api_version = doc["apiVersion"].as_str().unwrap_or_default().to_owned();
-    let resource: ApiResource = objects::api_resource(client, &api_version, &kind).await?;
+    apply_doc(client, ns, &doc).await
+}
+
+/// Server-side applies one document: cluster-scoped kinds cluster-wide, the rest into `ns`.
+async fn apply_doc(client: &Client, ns: &str, doc: &Value) -> Result<()> {
+    let kind = doc["kind"].as_str().unwrap_or_default();
+    let api_version = doc["apiVersion"].as_str().unwrap_or_default();
+    let resource: ApiResource = objects::api_resource(client, api_version, kind).await?;
     let api: Api<DynamicObject> = if kind.starts_with("Cluster") {
         Api::all_with(client.clone(), &resource)
     } else {
         Api::namespaced_with(client.clone(), ns, &resource)
     };
-    let name = doc["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let name = doc["metadata"]["name"].as_str().unwrap_or_default();
     api.patch(
-        &name,
+        name,
         &PatchParams::apply("oxbow-e2e").force(),
-        &Patch::Apply(&doc),
+        &Patch::Apply(doc),
     )
     .await
     .with_context(|| format!("applying {kind} {name}"))?;
@@ -209,18 +212,9 @@ impl Installed {
         for file in ["kafka.yaml", "kafka-node-pools.yaml"] {
             let path = objects::repo().join("manifests/examples").join(file);
             for doc in objects::documents(&path)? {
-                let api = objects::dynamic_api(&self.client, &self.ns.name, &doc).await?;
-                let name = doc["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                api.patch(
-                    &name,
-                    &PatchParams::apply("oxbow-e2e").force(),
-                    &Patch::Apply(&doc),
-                )
-                .await
-                .with_context(|| format!("applying {name} from {file}"))?;
+                apply_doc(&self.client, &self.ns.name, &doc)
+                    .await
+                    .with_context(|| format!("from {file}"))?;
             }
         }
         Ok(())
