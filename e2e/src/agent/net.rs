@@ -1,0 +1,173 @@
+//! A pod's network: its own network namespace with one veth pair onto the testbed bridge and an
+//! address from its node's range, as the CNI bridge plugin would set up. May touch: network
+//! namespaces named `oxbow-<node>-*` and their veth links (through the `ip` tool).
+
+use std::{collections::BTreeSet, process::Command};
+
+use anyhow::{Context, Result, bail};
+
+use super::{BRIDGE, GATEWAY, NETNS_PREFIX, PREFIX_LEN};
+
+/// The network of one pod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodNetwork {
+    /// Network namespace name (`/run/netns/<netns>`).
+    pub netns: String,
+    /// The pod's address.
+    pub ip: String,
+    /// The host end of the veth pair.
+    pub host_veth: String,
+}
+
+/// The network namespace prefix of node `index`'s pods.
+pub fn node_prefix(index: u8) -> String {
+    format!("{NETNS_PREFIX}{index}-")
+}
+
+/// Names of the namespace and host veth of the pod with `uid` on node `index`. Pure.
+pub fn names(index: u8, uid: &str) -> (String, String) {
+    let short: String = uid.chars().filter(|c| *c != '-').take(10).collect();
+    // IFNAMSIZ: at most 15 characters for a link name.
+    (
+        format!("{}{short}", node_prefix(index)),
+        format!("oxv{index}{short}"),
+    )
+}
+
+/// Hands out the node's pod addresses, `198.18.<index>.2` to `.254`.
+#[derive(Debug)]
+pub struct Addresses {
+    index: u8,
+    used: BTreeSet<u8>,
+}
+
+impl Addresses {
+    pub fn new(index: u8) -> Addresses {
+        Addresses {
+            index,
+            used: BTreeSet::new(),
+        }
+    }
+
+    /// The lowest free address.
+    pub fn take(&mut self) -> Result<String> {
+        let last = (2..=254u8)
+            .find(|n| !self.used.contains(n))
+            .context("node has no free pod address left (253 pods)")?;
+        self.used.insert(last);
+        Ok(format!("198.18.{}.{last}", self.index))
+    }
+
+    /// Gives an address back.
+    pub fn release(&mut self, ip: &str) {
+        if let Some(last) = ip.rsplit('.').next().and_then(|s| s.parse::<u8>().ok()) {
+            self.used.remove(&last);
+        }
+    }
+}
+
+fn ip(args: &[&str]) -> Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .with_context(|| format!("running ip {}", args.join(" ")))?;
+    if !out.status.success() {
+        bail!(
+            "ip {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Creates the pod's namespace, its veth pair on the bridge and its address and routes.
+/// A leftover namespace of the same name is removed first.
+pub fn setup(index: u8, uid: &str, address: &str) -> Result<PodNetwork> {
+    let (netns, host_veth) = names(index, uid);
+    let _ = teardown(&netns);
+    let cidr = format!("{address}/{PREFIX_LEN}");
+    let steps: Vec<Vec<&str>> = vec![
+        vec!["netns", "add", &netns],
+        vec![
+            "link", "add", &host_veth, "type", "veth", "peer", "name", "eth0", "netns", &netns,
+        ],
+        vec!["link", "set", &host_veth, "master", BRIDGE, "up"],
+        vec!["-n", &netns, "addr", "add", &cidr, "dev", "eth0"],
+        vec!["-n", &netns, "link", "set", "lo", "up"],
+        vec!["-n", &netns, "link", "set", "eth0", "up"],
+        vec!["-n", &netns, "route", "add", "default", "via", GATEWAY],
+    ];
+    for step in steps {
+        if let Err(e) = ip(&step) {
+            let _ = teardown(&netns);
+            return Err(e);
+        }
+    }
+    Ok(PodNetwork {
+        netns,
+        ip: address.to_owned(),
+        host_veth,
+    })
+}
+
+/// Kills whatever still runs in the namespace and deletes it (its veth pair goes with it).
+pub fn teardown(netns: &str) -> Result<()> {
+    kill_all_in(netns);
+    ip(&["netns", "del", netns])
+}
+
+/// SIGKILLs every process in a network namespace.
+pub fn kill_all_in(netns: &str) {
+    let Ok(out) = Command::new("ip").args(["netns", "pids", netns]).output() else {
+        return;
+    };
+    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        if let Ok(pid) = pid.parse::<i32>() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// Network namespaces whose names start with `prefix`.
+pub fn list(prefix: &str) -> Vec<String> {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_linux_limits_and_are_per_node() {
+        let (ns, veth) = names(3, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+        assert_eq!(ns, "oxbow-3-0f1e2d3c4b");
+        assert_eq!(veth, "oxv30f1e2d3c4b");
+        assert!(veth.len() <= 15);
+        assert!(ns.starts_with(&node_prefix(3)));
+    }
+
+    #[test]
+    fn addresses_are_reused_lowest_first() {
+        let mut a = Addresses::new(2);
+        assert_eq!(a.take().unwrap(), "198.18.2.2");
+        assert_eq!(a.take().unwrap(), "198.18.2.3");
+        a.release("198.18.2.2");
+        assert_eq!(a.take().unwrap(), "198.18.2.2");
+        for _ in 0..251 {
+            a.take().unwrap();
+        }
+        assert!(a.take().is_err(), "only 253 addresses per node");
+    }
+}
