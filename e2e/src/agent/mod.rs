@@ -89,6 +89,9 @@ pub struct AgentConfig {
     pub client_hosts: Option<std::path::PathBuf>,
 }
 
+/// A pod's worker task and the channel that feeds it the Pod's latest state.
+type PodWorker = (watch::Sender<Option<Arc<Pod>>>, JoinHandle<()>);
+
 /// Runs the agent until SIGTERM or SIGINT, then stops every pod it runs (their Pods stay in the
 /// API, as when a kubelet stops) and returns.
 pub async fn run(config: AgentConfig) -> Result<()> {
@@ -143,8 +146,7 @@ pub async fn run(config: AgentConfig) -> Result<()> {
     )
     .default_backoff();
     let mut events = std::pin::pin!(events);
-    let mut workers: BTreeMap<String, (watch::Sender<Option<Arc<Pod>>>, JoinHandle<()>)> =
-        BTreeMap::new();
+    let mut workers: BTreeMap<String, PodWorker> = BTreeMap::new();
     let mut finished: BTreeSet<String> = BTreeSet::new();
     let mut listed = false;
     let mut tick = tokio::time::interval(Duration::from_secs(2));

@@ -1,0 +1,803 @@
+//! Full stack, the way a user runs it: Oxbow installed with `kubectl apply` from
+//! `manifests/install/` into a namespace that enforces Pod Security `restricted`, the example
+//! cluster from `manifests/examples/`, every pod (the cluster operator, the brokers and
+//! controllers, the topic and user operators) run by the testbed's node agent, and Kafka clients
+//! in the testbed's client network namespace. Needs `testbed up --nodes 1` (or more).
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail, ensure};
+use e2e::stack::{self, Stack, eventually};
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{ConfigMap, Namespace, Pod, Secret, Service},
+};
+use kube::{
+    Api,
+    api::{DeleteParams, ListParams, Patch, PatchParams},
+};
+use serde_json::{Value, json};
+use shared_crds::{kafka::Kafka, topic::KafkaTopic, user::KafkaUser};
+
+const NS: &str = "oxbow";
+const CLUSTER: &str = "my-cluster";
+const KAFKA_PODS: &str = "oxbow.rs/cluster=my-cluster,oxbow.rs/name=my-cluster-kafka";
+const CHILDREN: &str = "oxbow.rs/cluster=my-cluster,oxbow.rs/kind=Kafka";
+
+fn repo(path: &str) -> std::path::PathBuf {
+    e2e::objects::repo().join(path)
+}
+
+fn condition(
+    conditions: Option<&Vec<shared_crds::condition::Condition>>,
+    kind: &str,
+) -> Option<(String, String, String)> {
+    conditions?.iter().find(|c| c.type_ == kind).map(|c| {
+        (
+            format!("{:?}", c.status),
+            c.reason.clone().unwrap_or_default(),
+            c.message.clone().unwrap_or_default(),
+        )
+    })
+}
+
+async fn kafka_ready(api: &Api<Kafka>) -> Result<(), String> {
+    let k = api.get(CLUSTER).await.map_err(|e| e.to_string())?;
+    let status = k.status.as_ref();
+    match condition(status.and_then(|s| s.conditions.as_ref()), "Ready") {
+        Some((s, _, _))
+            if s == "True"
+                && status.and_then(|s| s.observed_generation) == k.metadata.generation =>
+        {
+            Ok(())
+        }
+        other => Err(format!("Ready: {other:?}")),
+    }
+}
+
+async fn deployment_available(api: &Api<Deployment>, name: &str) -> Result<(), String> {
+    let d = api.get(name).await.map_err(|e| e.to_string())?;
+    let ready = d
+        .status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    if ready >= 1 {
+        Ok(())
+    } else {
+        Err(format!("{name}: {:?}", d.status))
+    }
+}
+
+/// The Kafka pods by name: (uid, ready).
+async fn kafka_pods(pods: &Api<Pod>) -> Result<BTreeMap<String, (String, bool)>> {
+    let list = pods.list(&ListParams::default().labels(KAFKA_PODS)).await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(|p| {
+            let ready = p
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            (
+                p.metadata.name.clone().unwrap_or_default(),
+                (p.metadata.uid.clone().unwrap_or_default(), ready),
+            )
+        })
+        .collect())
+}
+
+/// What a failed wait should show: pod states and the operator's log tail.
+async fn diagnostics(s: &Stack) -> String {
+    let pods: Api<Pod> = Api::namespaced(s.client.clone(), NS);
+    let mut out = String::new();
+    if let Ok(list) = pods.list(&ListParams::default()).await {
+        for p in list.items {
+            let name = p.metadata.name.clone().unwrap_or_default();
+            let st = p.status.clone().unwrap_or_default();
+            out.push_str(&format!(
+                "\npod {name}: phase {:?} containers {}",
+                st.phase,
+                serde_json::to_string(&st.container_statuses).unwrap_or_default()
+            ));
+        }
+        for p in pods
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+        {
+            let name = p.metadata.name.clone().unwrap_or_default();
+            for c in p.spec.map(|s| s.containers).unwrap_or_default() {
+                let log = s.container_log(NS, &name, &c.name);
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                out.push_str(&format!(
+                    "\n--- {name}/{} log tail:\n{}",
+                    c.name,
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                ));
+            }
+        }
+    }
+    out
+}
+
+async fn wait<T, F, Fut>(s: &Stack, what: &str, deadline: Duration, check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    match eventually(what, deadline, check).await {
+        Ok(v) => Ok(v),
+        Err(e) => bail!("{e:#}\n{}", diagnostics(s).await),
+    }
+}
+
+async fn secret_value(s: &Stack, name: &str, key: &str) -> Result<Vec<u8>> {
+    let api: Api<Secret> = Api::namespaced(s.client.clone(), NS);
+    let secret = api
+        .get(name)
+        .await
+        .with_context(|| format!("secret {name}"))?;
+    Ok(secret
+        .data
+        .and_then(|d| d.get(key).cloned())
+        .with_context(|| format!("secret {name} has no {key}"))?
+        .0)
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// Deletes the namespace left by an earlier run and waits until it is gone.
+async fn fresh_namespace(s: &Stack) -> Result<()> {
+    let api: Api<Namespace> = Api::all(s.client.clone());
+    if api.get_opt(NS).await?.is_some() {
+        let _ = api.delete(NS, &DeleteParams::default()).await;
+        eventually("old namespace gone", Duration::from_secs(180), || async {
+            match api.get_opt(NS).await {
+                Ok(None) => Ok(()),
+                other => Err(format!("{:?}", other.map(|n| n.map(|n| n.status)))),
+            }
+        })
+        .await?;
+    }
+    s.apply(
+        NS,
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: oxbow\n  labels:\n    pod-security.kubernetes.io/enforce: restricted\n    pod-security.kubernetes.io/enforce-version: latest\n",
+    )?;
+    Ok(())
+}
+
+/// The example node pools with `controllers` controller replicas.
+fn node_pools(controllers: i64) -> Result<String> {
+    let docs = e2e::objects::documents(&repo("manifests/examples/kafka-node-pools.yaml"))?;
+    let mut out = String::new();
+    for mut doc in docs {
+        if doc["metadata"]["name"] == "controller" {
+            doc["spec"]["replicas"] = json!(controllers);
+        }
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&doc)?);
+    }
+    Ok(out)
+}
+
+struct Clients<'a> {
+    s: &'a Stack,
+    dir: &'a Path,
+}
+
+impl Clients<'_> {
+    fn scram(&self, extra: &[&str]) -> Result<Value> {
+        let mut a = args(&[
+            "--bootstrap",
+            "my-cluster-kafka-bootstrap.oxbow.svc:9094",
+            "--security-protocol",
+            "SASL_SSL",
+            "--user",
+            "my-scram-user",
+        ]);
+        a.push("--password-file".into());
+        a.push(self.dir.join("scram-password").display().to_string());
+        a.push("--ca".into());
+        a.push(self.dir.join("cluster-ca.crt").display().to_string());
+        a.extend(args(extra));
+        self.s.client(&a)
+    }
+
+    fn tls(&self, extra: &[&str]) -> Result<Value> {
+        let mut a = args(&[
+            "--bootstrap",
+            "my-cluster-kafka-bootstrap.oxbow.svc:9093",
+            "--security-protocol",
+            "SSL",
+        ]);
+        for (flag, file) in [
+            ("--ca", "cluster-ca.crt"),
+            ("--cert", "tls-user.crt"),
+            ("--key", "tls-user.key"),
+        ] {
+            a.push(flag.into());
+            a.push(self.dir.join(file).display().to_string());
+        }
+        a.extend(args(extra));
+        self.s.client(&a)
+    }
+
+    fn plain(&self, extra: &[&str]) -> Result<Value> {
+        let mut a = args(&["--bootstrap", "my-cluster-kafka-bootstrap.oxbow.svc:9092"]);
+        a.extend(args(extra));
+        self.s.client(&a)
+    }
+
+    /// As the cluster operator (a super user) on the replication listener.
+    fn operator(&self, extra: &[&str]) -> Result<Value> {
+        let mut a = args(&[
+            "--bootstrap",
+            "my-cluster-kafka-bootstrap.oxbow.svc:9091",
+            "--security-protocol",
+            "SSL",
+        ]);
+        for (flag, file) in [
+            ("--ca", "cluster-ca.crt"),
+            ("--cert", "operator.crt"),
+            ("--key", "operator.key"),
+        ] {
+            a.push(flag.into());
+            a.push(self.dir.join(file).display().to_string());
+        }
+        a.extend(args(extra));
+        self.s.client(&a)
+    }
+}
+
+fn authorization_denied(v: &Value) -> bool {
+    v["failed"].as_u64() == v["sent"].as_u64()
+        && v["errors"].as_array().is_some_and(|e| {
+            e.iter()
+                .any(|m| m.as_str().unwrap_or_default().contains("authoriz"))
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<()> {
+    let s = Stack::from_env(env!("CARGO_BIN_EXE_kafka-client")).await?;
+    let dir = tempfile::tempdir()?;
+    let mut figures = BTreeMap::new();
+
+    // 1. Install, as README says, into a namespace enforcing Pod Security `restricted`.
+    fresh_namespace(&s).await?;
+    s.kubectl(
+        &[
+            "apply",
+            "--server-side",
+            "-n",
+            NS,
+            "-f",
+            &repo("manifests/install").display().to_string(),
+        ],
+        None,
+    )?;
+    let deployments: Api<Deployment> = Api::namespaced(s.client.clone(), NS);
+    wait(
+        &s,
+        "cluster operator Available",
+        Duration::from_secs(180),
+        || deployment_available(&deployments, "oxbow-cluster-operator"),
+    )
+    .await?;
+
+    // 2. The example cluster, with one controller and three brokers (four nodes).
+    let started = Instant::now();
+    s.kubectl(
+        &[
+            "apply",
+            "--server-side",
+            "-n",
+            NS,
+            "-f",
+            &repo("manifests/examples/kafka.yaml").display().to_string(),
+        ],
+        None,
+    )?;
+    s.kubectl(
+        &["apply", "--server-side", "-n", NS, "-f", "-"],
+        Some(&node_pools(1)?),
+    )?;
+    let kafkas: Api<Kafka> = Api::namespaced(s.client.clone(), NS);
+    wait(
+        &s,
+        "Kafka my-cluster Ready",
+        Duration::from_secs(600),
+        || kafka_ready(&kafkas),
+    )
+    .await?;
+    let ready_secs = started.elapsed().as_secs_f64();
+    figures.insert("kafka_ready_seconds", ready_secs);
+    eprintln!("FIGURE kafka_ready_seconds={ready_secs:.1}");
+
+    let kafka = kafkas.get(CLUSTER).await?;
+    let listeners: BTreeMap<String, String> = kafka
+        .status
+        .as_ref()
+        .and_then(|s| s.listeners.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|l| {
+            (
+                l.name.clone(),
+                l.bootstrap_servers.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    for (name, port) in [("plain", 9092), ("tls", 9093), ("scram", 9094)] {
+        let expected = format!("my-cluster-kafka-bootstrap.oxbow.svc:{port}");
+        ensure!(
+            listeners.get(name).is_some_and(|b| b.contains(&expected)),
+            "status.listeners[{name}] should name {expected}: {listeners:?}"
+        );
+    }
+
+    // 3. The topic and user operators, the example topic and users, and clients on every listener.
+    for d in ["my-cluster-topic-operator", "my-cluster-user-operator"] {
+        wait(
+            &s,
+            &format!("{d} Available"),
+            Duration::from_secs(180),
+            || deployment_available(&deployments, d),
+        )
+        .await?;
+    }
+    for f in [
+        "kafka-topic.yaml",
+        "kafka-user-scram.yaml",
+        "kafka-user-tls.yaml",
+    ] {
+        s.kubectl(
+            &[
+                "apply",
+                "--server-side",
+                "-n",
+                NS,
+                "-f",
+                &repo(&format!("manifests/examples/{f}"))
+                    .display()
+                    .to_string(),
+            ],
+            None,
+        )?;
+    }
+    let topics: Api<KafkaTopic> = Api::namespaced(s.client.clone(), NS);
+    let users: Api<KafkaUser> = Api::namespaced(s.client.clone(), NS);
+    wait(
+        &s,
+        "KafkaTopic my-topic Ready",
+        Duration::from_secs(120),
+        || async {
+            let t = topics.get("my-topic").await.map_err(|e| e.to_string())?;
+            let st = t.status.as_ref();
+            match condition(st.and_then(|s| s.conditions.as_ref()), "Ready") {
+                Some((s, _, _)) if s == "True" && st.and_then(|s| s.topic_id.clone()).is_some() => {
+                    Ok(())
+                }
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await?;
+    for u in ["my-scram-user", "my-tls-user"] {
+        wait(
+            &s,
+            &format!("KafkaUser {u} Ready"),
+            Duration::from_secs(120),
+            || async {
+                let k = users.get(u).await.map_err(|e| e.to_string())?;
+                match condition(
+                    k.status.as_ref().and_then(|s| s.conditions.as_ref()),
+                    "Ready",
+                ) {
+                    Some((s, _, _)) if s == "True" => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
+        .await?;
+    }
+    let write = |name: &str, content: Vec<u8>| stack::private_file(dir.path(), name, &content);
+    write(
+        "cluster-ca.crt",
+        secret_value(&s, "my-cluster-cluster-ca-cert", "ca.crt").await?,
+    )?;
+    write(
+        "scram-password",
+        secret_value(&s, "my-scram-user", "password").await?,
+    )?;
+    write(
+        "tls-user.crt",
+        secret_value(&s, "my-tls-user", "user.crt").await?,
+    )?;
+    write(
+        "tls-user.key",
+        secret_value(&s, "my-tls-user", "user.key").await?,
+    )?;
+    write(
+        "operator.crt",
+        secret_value(&s, "my-cluster-cluster-operator-certs", "tls.crt").await?,
+    )?;
+    write(
+        "operator.key",
+        secret_value(&s, "my-cluster-cluster-operator-certs", "tls.key").await?,
+    )?;
+    let c = Clients {
+        s: &s,
+        dir: dir.path(),
+    };
+
+    // SCRAM over TLS: the user may write and read my-topic (group my-group) and nothing else.
+    let sent = c.scram(&["produce", "--topic", "my-topic", "--count", "20"])?;
+    ensure!(
+        sent["acked"] == 20 && sent["failed"] == 0,
+        "SCRAM produce: {sent}"
+    );
+    let got = c.scram(&[
+        "consume", "--topic", "my-topic", "--group", "my-group", "--count", "20",
+    ])?;
+    ensure!(got["received"].as_u64() >= Some(20), "SCRAM consume: {got}");
+    let denied = c.scram(&[
+        "produce",
+        "--topic",
+        "not-my-topic",
+        "--count",
+        "1",
+        "--timeout-secs",
+        "15",
+    ])?;
+    ensure!(
+        authorization_denied(&denied),
+        "SCRAM produce outside its ACLs must be denied: {denied}"
+    );
+    // Mutual TLS with the user's certificate: it may read my-* topics but not write.
+    let got = c.tls(&[
+        "consume",
+        "--topic",
+        "my-topic",
+        "--group",
+        "my-tls-group",
+        "--count",
+        "20",
+    ])?;
+    ensure!(got["received"].as_u64() >= Some(20), "TLS consume: {got}");
+    let denied = c.tls(&[
+        "produce",
+        "--topic",
+        "my-topic",
+        "--count",
+        "1",
+        "--timeout-secs",
+        "15",
+    ])?;
+    ensure!(
+        authorization_denied(&denied),
+        "TLS produce without Write must be denied: {denied}"
+    );
+    // The plain listener carries no identity: with `authorization: simple` its anonymous
+    // clients are refused.
+    let denied = c.plain(&[
+        "produce",
+        "--topic",
+        "my-topic",
+        "--count",
+        "1",
+        "--timeout-secs",
+        "15",
+    ])?;
+    ensure!(
+        authorization_denied(&denied),
+        "anonymous produce on plain must be denied: {denied}"
+    );
+
+    // A topic made in Kafka becomes a KafkaTopic.
+    let made = c.operator(&[
+        "create-topic",
+        "--topic",
+        "made-in-kafka",
+        "--partitions",
+        "2",
+        "--replication-factor",
+        "3",
+    ])?;
+    ensure!(
+        made["results"][0] == "created made-in-kafka",
+        "create-topic: {made}"
+    );
+    wait(
+        &s,
+        "KafkaTopic for made-in-kafka",
+        Duration::from_secs(120),
+        || async {
+            let t = topics
+                .get_opt("made-in-kafka")
+                .await
+                .map_err(|e| e.to_string())?;
+            match t {
+                Some(t) if t.spec.partitions == Some(2) => Ok(()),
+                other => Err(format!("{:?}", other.map(|t| t.spec))),
+            }
+        },
+    )
+    .await?;
+
+    // 4. A broker config change rolls every node, one at a time, controllers first, while an
+    //    acks=all producer writes to my-topic (replicas 3, min.insync.replicas 2). The cluster
+    //    operator's pod is killed halfway; its successor must finish the roll.
+    let pods: Api<Pod> = Api::namespaced(s.client.clone(), NS);
+    let before = kafka_pods(&pods).await?;
+    ensure!(before.len() == 4, "4 Kafka pods expected: {before:?}");
+    let stop = dir.path().join("stop-producer");
+    let mut producer_args = args(&[
+        "--bootstrap",
+        "my-cluster-kafka-bootstrap.oxbow.svc:9094",
+        "--security-protocol",
+        "SASL_SSL",
+        "--user",
+        "my-scram-user",
+    ]);
+    for (flag, file) in [
+        ("--password-file", "scram-password"),
+        ("--ca", "cluster-ca.crt"),
+    ] {
+        producer_args.push(flag.into());
+        producer_args.push(dir.path().join(file).display().to_string());
+    }
+    producer_args.extend(args(&[
+        "produce",
+        "--topic",
+        "my-topic",
+        "--interval-ms",
+        "20",
+        "--until-file",
+    ]));
+    producer_args.push(stop.display().to_string());
+    let producer = s.spawn_client(&producer_args)?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let roll_started = Instant::now();
+    kafkas
+        .patch(
+            CLUSTER,
+            &PatchParams::apply("oxbow-e2e-full-stack"),
+            &Patch::Merge(
+                json!({"spec": {"kafka": {"config": {"auto.create.topics.enable": false}}}}),
+            ),
+        )
+        .await?;
+    let mut replaced: Vec<String> = Vec::new();
+    let mut max_unready = 0usize;
+    let mut operator_killed = false;
+    let deadline = Instant::now() + Duration::from_secs(900);
+    loop {
+        let now = kafka_pods(&pods).await?;
+        let unready = before
+            .keys()
+            .filter(|n| !now.get(*n).is_some_and(|(_, r)| *r))
+            .count();
+        max_unready = max_unready.max(unready);
+        for (name, (uid, ready)) in &now {
+            let old = before.get(name).map(|(u, _)| u);
+            if old != Some(uid) && *ready && !replaced.contains(name) {
+                replaced.push(name.clone());
+            }
+        }
+        if replaced.len() == 1 && !operator_killed {
+            let list = pods
+                .list(
+                    &ListParams::default().labels("app.kubernetes.io/name=oxbow-cluster-operator"),
+                )
+                .await?;
+            for p in list.items {
+                pods.delete(
+                    &p.metadata.name.unwrap_or_default(),
+                    &DeleteParams {
+                        grace_period_seconds: Some(0),
+                        ..DeleteParams::default()
+                    },
+                )
+                .await?;
+            }
+            operator_killed = true;
+        }
+        if replaced.len() == before.len() && kafka_ready(&kafkas).await.is_ok() {
+            break;
+        }
+        if Instant::now() > deadline {
+            std::fs::write(&stop, b"")?;
+            bail!(
+                "roll did not finish: replaced {replaced:?}\n{}",
+                diagnostics(&s).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let roll_secs = roll_started.elapsed().as_secs_f64();
+    figures.insert("rolling_restart_4_nodes_seconds", roll_secs);
+    eprintln!("FIGURE rolling_restart_4_nodes_seconds={roll_secs:.1} order={replaced:?}");
+    std::fs::write(&stop, b"")?;
+    let produced = tokio::task::spawn_blocking(move || stack::finish_client(producer)).await??;
+    ensure!(
+        operator_killed,
+        "the cluster operator pod was not killed during the roll"
+    );
+    ensure!(
+        max_unready <= 1,
+        "at most one Kafka node may be down at a time, saw {max_unready}"
+    );
+    ensure!(
+        replaced
+            .first()
+            .is_some_and(|n| n.starts_with("my-cluster-controller-")),
+        "controllers roll before brokers: {replaced:?}"
+    );
+    ensure!(
+        produced["failed"] == 0 && produced["acked"].as_u64() > Some(100),
+        "the producer must see no failed send during the roll: {produced}"
+    );
+    for name in before.keys() {
+        let cm: Api<ConfigMap> = Api::namespaced(s.client.clone(), NS);
+        let props = cm.get(name).await?.data.unwrap_or_default();
+        ensure!(
+            props
+                .get("server.properties")
+                .is_some_and(|p| p.contains("auto.create.topics.enable=false")),
+            "{name}'s config carries the change"
+        );
+    }
+
+    // 6. kill -9 of a broker's process: the agent restarts it and the cluster heals.
+    let victim = "my-cluster-broker-1";
+    let pid = s.container_pid(NS, victim, "kafka").context("broker pid")?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    wait(
+        &s,
+        "broker restarted by the agent",
+        Duration::from_secs(180),
+        || async {
+            let p = pods.get(victim).await.map_err(|e| e.to_string())?;
+            let cs = p
+                .status
+                .and_then(|s| s.container_statuses)
+                .unwrap_or_default();
+            match cs.first() {
+                Some(c) if c.restart_count >= 1 && c.ready => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await?;
+    wait(
+        &s,
+        "Kafka Ready after the broker restart",
+        Duration::from_secs(300),
+        || kafka_ready(&kafkas),
+    )
+    .await?;
+    let sent = c.scram(&["produce", "--topic", "my-topic", "--count", "5"])?;
+    ensure!(sent["acked"] == 5, "produce after the kill: {sent}");
+
+    // Peak memory of the operators' processes over the test.
+    for (pod_prefix, container, figure) in [
+        (
+            "oxbow-cluster-operator-",
+            "cluster-operator",
+            "cluster_operator_peak_rss_mib",
+        ),
+        (
+            "my-cluster-topic-operator-",
+            "topic-operator",
+            "topic_operator_peak_rss_mib",
+        ),
+        (
+            "my-cluster-user-operator-",
+            "user-operator",
+            "user_operator_peak_rss_mib",
+        ),
+    ] {
+        let list = pods.list(&ListParams::default()).await?;
+        let name = list
+            .items
+            .iter()
+            .filter_map(|p| p.metadata.name.clone())
+            .find(|n| n.starts_with(pod_prefix))
+            .with_context(|| format!("no pod {pod_prefix}*"))?;
+        let pid = s
+            .container_pid(NS, &name, container)
+            .context("operator pid")?;
+        let mib = stack::peak_rss_mib(pid).context("reading VmHWM")?;
+        figures.insert(figure, mib);
+        eprintln!("FIGURE {figure}={mib:.1}");
+    }
+
+    // 7. Deleting the Kafka removes every pod, Service, Secret, ConfigMap and operator Deployment.
+    kafkas.delete(CLUSTER, &DeleteParams::default()).await?;
+    let services: Api<Service> = Api::namespaced(s.client.clone(), NS);
+    let secrets: Api<Secret> = Api::namespaced(s.client.clone(), NS);
+    let cms: Api<ConfigMap> = Api::namespaced(s.client.clone(), NS);
+    wait(
+        &s,
+        "every child of my-cluster gone",
+        Duration::from_secs(180),
+        || async {
+            let lp = ListParams::default().labels(CHILDREN);
+            let mut left = BTreeSet::new();
+            let e = |e: kube::Error| e.to_string();
+            left.extend(
+                pods.list(&lp)
+                    .await
+                    .map_err(e)?
+                    .items
+                    .into_iter()
+                    .filter_map(|o| o.metadata.name.map(|n| format!("pod/{n}"))),
+            );
+            left.extend(
+                services
+                    .list(&lp)
+                    .await
+                    .map_err(e)?
+                    .items
+                    .into_iter()
+                    .filter_map(|o| o.metadata.name.map(|n| format!("service/{n}"))),
+            );
+            left.extend(
+                secrets
+                    .list(&lp)
+                    .await
+                    .map_err(e)?
+                    .items
+                    .into_iter()
+                    .filter_map(|o| o.metadata.name.map(|n| format!("secret/{n}"))),
+            );
+            left.extend(
+                cms.list(&lp)
+                    .await
+                    .map_err(e)?
+                    .items
+                    .into_iter()
+                    .filter_map(|o| o.metadata.name.map(|n| format!("configmap/{n}"))),
+            );
+            left.extend(
+                deployments
+                    .list(&lp)
+                    .await
+                    .map_err(e)?
+                    .items
+                    .into_iter()
+                    .filter_map(|o| o.metadata.name.map(|n| format!("deployment/{n}"))),
+            );
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{left:?}"))
+            }
+        },
+    )
+    .await?;
+    // The operator itself stays installed and running.
+    deployment_available(&deployments, "oxbow-cluster-operator")
+        .await
+        .map_err(anyhow::Error::msg)?;
+
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("full-stack-figures.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&figures)?)?;
+    Ok(())
+}
