@@ -35,6 +35,16 @@ pub struct K8sExports {
     pub service_account_key_file: PathBuf,
 }
 
+impl K8sExports {
+    /// The API server's port (it listens on every address, e.g. the testbed bridge's too).
+    pub fn api_port(&self) -> Result<u16> {
+        self.server
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.trim_end_matches('/').parse().ok())
+            .with_context(|| format!("no port in the API server address {:?}", self.server))
+    }
+}
+
 /// A started control plane.
 pub struct K8sCluster {
     pub procs: Vec<Started>,

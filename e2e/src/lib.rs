@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod env;
+pub mod images;
 pub mod k8s;
 pub mod kafka;
 pub mod objects;

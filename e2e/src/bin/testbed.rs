@@ -1,5 +1,6 @@
-//! `testbed up|down|env`: starts or stops Oxbow's testbed (real Kubernetes control plane and real
-//! Kafka on loopback). `up` prints shell exports: `eval "$(cargo run -p e2e --bin testbed -- up)"`.
+//! `testbed up|down|env|prepare`: starts or stops Oxbow's testbed (real Kubernetes control plane
+//! and real Kafka on loopback, a pod network and node agents that run pods as processes). `up`
+//! prints shell exports: `eval "$(target/debug/testbed up --nodes 1)"`. Needs root.
 
 use std::time::Instant;
 
@@ -26,12 +27,16 @@ enum Cmd {
         /// Maximum JVM heap of each Kafka node, as -Xmx takes it (e.g. 2g for 10,000 topics).
         #[arg(long, env = "OXBOW_TESTBED_KAFKA_HEAP", default_value = e2e::kafka::DEFAULT_HEAP)]
         kafka_heap: String,
+        /// Testbed Nodes, each a `node-agent` process running the pods bound to it (0: none).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=i64::from(e2e::testbed::MAX_NODES)))]
+        nodes: u8,
     },
     /// Stop everything `up` started and remove its state.
     Down,
     /// Print the exports of the running testbed.
     Env,
-    /// Only build and download what the testbed needs (control plane binaries, Kafka jars).
+    /// Only build and download what the testbed needs (control plane binaries, Kafka jars, the
+    /// local apache/kafka image).
     Prepare,
 }
 
@@ -42,6 +47,7 @@ async fn main() -> Result<()> {
         Cmd::Up {
             kafka_nodes,
             kafka_heap,
+            nodes,
         } => {
             anyhow::ensure!(
                 matches!(kafka_nodes, 1 | 3),
@@ -52,6 +58,7 @@ async fn main() -> Result<()> {
             let state = e2e::testbed::up(&e2e::testbed::UpOptions {
                 kafka_nodes,
                 kafka_heap,
+                nodes,
             })
             .await?;
             print!("{}", state.shell_exports());
@@ -70,6 +77,14 @@ async fn main() -> Result<()> {
             );
             eprintln!("control plane: {}", k??.display());
             eprintln!("kafka libs: {}", f??.display());
+            // After the jars: the image is built from them.
+            let version = e2e::versions::kafka();
+            let image = tokio::task::spawn_blocking(move || e2e::images::kafka_image_root(version));
+            eprintln!(
+                "{} image root: {}",
+                e2e::images::kafka_image(version),
+                image.await??.display()
+            );
             eprintln!("prepared in {:.1}s", started.elapsed().as_secs_f64());
         }
     }
