@@ -30,7 +30,9 @@ log "testbed prepare (control plane binaries, Kafka jars, Kafka image)"
 log "testbed up"
 cleanup() { "$testbed" down || true; }
 trap cleanup EXIT
-eval "$("$testbed" up --nodes 1)"
+# Assigned first: `eval "$(...)"` alone would hide a failed `up`.
+exports=$("$testbed" up --nodes 1)
+eval "$exports"
 
 log "tests"
 cargo test --workspace --locked --no-fail-fast -- --test-threads=4

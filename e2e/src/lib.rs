@@ -3,6 +3,7 @@
 //! Kafka (KRaft, from Maven Central jars) started as local processes on loopback, plus what tests
 //! need to reach them. May touch: processes, files under its state and cache folders, loopback ports.
 
+pub mod agent;
 pub mod cache;
 pub mod env;
 pub mod images;
@@ -12,5 +13,6 @@ pub mod objects;
 pub mod operator;
 pub mod pki;
 pub mod procs;
+pub mod stack;
 pub mod testbed;
 pub mod versions;

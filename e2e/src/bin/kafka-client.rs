@@ -227,11 +227,8 @@ async fn main() -> Result<()> {
             let mut last_error = None;
             while received < count && Instant::now() < deadline {
                 match consumer.poll(Duration::from_millis(500)) {
-                    Some(Ok(m)) => {
-                        if m.payload().is_some() {
-                            received += 1;
-                        }
-                    }
+                    Some(Ok(m)) if m.payload().is_some() => received += 1,
+                    Some(Ok(_)) => {}
                     Some(Err(e)) => last_error = Some(e.to_string()),
                     None => {}
                 }
