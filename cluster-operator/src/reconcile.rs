@@ -849,13 +849,26 @@ async fn reconcile_pods(
     let mut nodes = Vec::new();
     let mut by_id: BTreeMap<i32, &Pod> = BTreeMap::new();
     for (name, (node, desired_pod)) in desired {
-        let Some(current) = find(&observed.children.pods, name) else {
+        let current = find(&observed.children.pods, name);
+        if current.is_none() {
             ctx.writer.create(desired_pod).await?;
+        }
+        let Some(current) = current.filter(|c| c.metadata.deletion_timestamp.is_none()) else {
+            // A pod being deleted or just created is a node that is down: it holds the roll
+            // (with nothing of its own to restart), so the next node waits for it.
+            nodes.push(NodeRollState {
+                node_id: node.id,
+                is_broker: node.is_broker(),
+                is_controller: node.is_controller(),
+                ready: false,
+                manual_roll_requested: false,
+                running: pod::pod_revisions(desired_pod),
+                desired: pod::pod_revisions(desired_pod),
+                running_config: desired_configs.get(&node.id).cloned(),
+                desired_config: desired_configs.get(&node.id).cloned().unwrap_or_default(),
+            });
             continue;
         };
-        if current.metadata.deletion_timestamp.is_some() {
-            continue;
-        }
         by_id.insert(node.id, desired_pod);
         nodes.push(NodeRollState {
             node_id: node.id,
@@ -952,7 +965,14 @@ async fn reconcile_pods(
     }
     match step {
         RollStep::Done => Ok(None),
-        RollStep::Wait(reason) => Ok(Some((reason.reason().to_owned(), reason.message()))),
+        RollStep::Wait(reason) => {
+            tracing::debug!(
+                reason = reason.reason(),
+                "rolling restart waits: {}",
+                reason.message()
+            );
+            Ok(Some((reason.reason().to_owned(), reason.message())))
+        }
         RollStep::Restart(restart) => {
             let Some(pod_desired) = by_id.get(&restart.node_id) else {
                 return Ok(None);
@@ -960,6 +980,7 @@ async fn reconcile_pods(
             let name = pod_desired.name_any();
             if let Some(current) = find(&observed.children.pods, &name).cloned() {
                 let reasons: Vec<&str> = restart.reasons.iter().map(|r| r.reason()).collect();
+                tracing::info!(pod = %name, reasons = %reasons.join(","), "restarting a Kafka node");
                 ctx.event(
                     kafka,
                     EventType::Normal,

@@ -34,11 +34,18 @@ pub fn names(index: u8, uid: &str) -> (String, String) {
     )
 }
 
-/// Hands out the node's pod addresses, `198.18.<index>.2` to `.254`.
+/// Hands out the node's pod addresses, `198.18.<index>.2` to `.254`. A pod gets back the address
+/// its namesake last had when it is free (a restarted broker keeps its address, so peers whose
+/// JVM still caches the old lookup reach it), and otherwise the address free the longest, so a
+/// stale cached address rarely points at a different pod.
 #[derive(Debug)]
 pub struct Addresses {
     index: u8,
     used: BTreeSet<u8>,
+    /// Free addresses, least recently released first.
+    free: std::collections::VecDeque<u8>,
+    /// The last address of each pod key (`<namespace>/<name>`).
+    last: std::collections::BTreeMap<String, u8>,
 }
 
 impl Addresses {
@@ -46,22 +53,38 @@ impl Addresses {
         Addresses {
             index,
             used: BTreeSet::new(),
+            free: (2..=254u8).collect(),
+            last: std::collections::BTreeMap::new(),
         }
     }
 
-    /// The lowest free address.
-    pub fn take(&mut self) -> Result<String> {
-        let last = (2..=254u8)
-            .find(|n| !self.used.contains(n))
-            .context("node has no free pod address left (253 pods)")?;
+    /// An address for the pod `key`.
+    pub fn take(&mut self, key: &str) -> Result<String> {
+        let sticky = self
+            .last
+            .get(key)
+            .copied()
+            .filter(|n| !self.used.contains(n));
+        let last = match sticky {
+            Some(n) => n,
+            None => *self
+                .free
+                .iter()
+                .find(|n| !self.used.contains(n))
+                .context("node has no free pod address left (253 pods)")?,
+        };
+        self.free.retain(|n| *n != last);
         self.used.insert(last);
+        self.last.insert(key.to_owned(), last);
         Ok(format!("198.18.{}.{last}", self.index))
     }
 
     /// Gives an address back.
     pub fn release(&mut self, ip: &str) {
-        if let Some(last) = ip.rsplit('.').next().and_then(|s| s.parse::<u8>().ok()) {
-            self.used.remove(&last);
+        if let Some(last) = ip.rsplit('.').next().and_then(|s| s.parse::<u8>().ok())
+            && self.used.remove(&last)
+        {
+            self.free.push_back(last);
         }
     }
 }
@@ -159,15 +182,21 @@ mod tests {
     }
 
     #[test]
-    fn addresses_are_reused_lowest_first() {
+    fn addresses_stick_to_pod_names_and_others_rotate() {
         let mut a = Addresses::new(2);
-        assert_eq!(a.take().unwrap(), "198.18.2.2");
-        assert_eq!(a.take().unwrap(), "198.18.2.3");
+        assert_eq!(a.take("ns/b0").unwrap(), "198.18.2.2");
+        assert_eq!(a.take("ns/b1").unwrap(), "198.18.2.3");
         a.release("198.18.2.2");
-        assert_eq!(a.take().unwrap(), "198.18.2.2");
-        for _ in 0..251 {
-            a.take().unwrap();
+        // Another pod does not get the address just released...
+        assert_eq!(a.take("ns/c").unwrap(), "198.18.2.4");
+        // ...which its namesake gets back.
+        assert_eq!(a.take("ns/b0").unwrap(), "198.18.2.2");
+        for i in 0..250 {
+            a.take(&format!("ns/p{i}")).unwrap();
         }
-        assert!(a.take().is_err(), "only 253 addresses per node");
+        assert!(
+            a.take("ns/one-too-many").is_err(),
+            "only 253 addresses per node"
+        );
     }
 }

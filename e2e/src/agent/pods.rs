@@ -286,7 +286,7 @@ impl Worker {
                 .addresses
                 .lock()
                 .map_err(|e| e.to_string())
-                .and_then(|mut a| a.take().map_err(|e| e.to_string()));
+                .and_then(|mut a| a.take(&Self::pod_key(pod)).map_err(|e| e.to_string()));
             let result = address.and_then(|ip| {
                 net::setup(self.shared.config.index, &self.uid, &ip).map_err(|e| {
                     if let Ok(mut a) = self.shared.addresses.lock() {
@@ -872,7 +872,11 @@ impl Worker {
                 a.release(&n.ip);
             }
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // Logs stay (as the kubelet keeps a dead pod's logs for a while); the rest goes.
+        for part in ["containers", "volumes", "hosts"] {
+            let path = self.dir.join(part);
+            let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+        }
     }
 
     async fn delete(&self, pod: &Pod) {

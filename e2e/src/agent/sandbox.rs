@@ -16,8 +16,12 @@ use serde::Deserialize;
 
 /// Where the image root is mounted inside every container root.
 const IMAGE_MOUNT: &str = "/.oxbow-image";
-/// Host folders every container sees, bind-mounted read-only.
-const HOST_DIRS: [&str; 5] = ["usr", "etc", "dev", "proc", "sys"];
+/// Where the host's `/etc` is mounted inside every container root; the root's own `/etc` is a
+/// folder of symlinks into it, so that volumes can be mounted below `/etc` and the pod's hosts
+/// file replaces `/etc/hosts`.
+const ETC_MOUNT: &str = "/.oxbow-etc";
+/// Host folders every container sees, bind-mounted (`usr` read-only).
+const HOST_DIRS: [&str; 4] = ["usr", "dev", "proc", "sys"];
 /// Host top-level entries that are symlinks on merged-/usr systems (or folders elsewhere).
 const HOST_LINKS: [&str; 4] = ["bin", "lib", "lib64", "sbin"];
 
@@ -110,6 +114,19 @@ pub fn prepare_root(launch: &Launch) -> Result<Vec<(PathBuf, String)>> {
         }
     }
     std::fs::create_dir_all(root.join(&IMAGE_MOUNT[1..]))?;
+    std::fs::create_dir_all(root.join(&ETC_MOUNT[1..]))?;
+    std::fs::create_dir_all(root.join("etc"))?;
+    for e in std::fs::read_dir("/etc")?.flatten() {
+        let name = e.file_name();
+        if name == "hosts" {
+            std::fs::write(root.join("etc/hosts"), b"")?;
+        } else {
+            symlink(
+                Path::new(ETC_MOUNT).join(&name),
+                root.join("etc").join(&name),
+            )?;
+        }
+    }
     let tmp = root.join("tmp");
     std::fs::create_dir_all(&tmp)?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777))?;
@@ -131,14 +148,12 @@ pub fn prepare_root(launch: &Launch) -> Result<Vec<(PathBuf, String)>> {
     }
     let mut mounts = launch.mounts.clone();
     mounts.sort_by_key(|m| m.target.matches('/').count());
+    let links = [
+        (IMAGE_MOUNT, launch.image.clone()),
+        (ETC_MOUNT, PathBuf::from("/etc")),
+    ];
     for m in &mounts {
-        materialise(
-            root,
-            &launch.image,
-            &m.target,
-            m.source.is_file(),
-            &overlays,
-        )?;
+        materialise(root, &links, &m.target, m.source.is_file(), &overlays)?;
     }
     Ok(overlays)
 }
@@ -168,10 +183,11 @@ fn overlay(image_dir: &Path, path: &str, out: &mut Vec<(PathBuf, String)>) -> Re
 }
 
 /// Makes `target` exist in the root as a mount point: folders are created in the root, and a
-/// symlink into the image on the way is replaced by a real folder of symlinks to its entries.
+/// symlink into the image (or the host's `/etc`) on the way is replaced by a real folder of
+/// symlinks to its entries. `links` maps such a symlink prefix to the folder it stands for.
 fn materialise(
     root: &Path,
-    image: &Path,
+    links: &[(&str, PathBuf)],
     target: &str,
     file: bool,
     overlays: &[(PathBuf, String)],
@@ -209,13 +225,12 @@ fn materialise(
             Err(_) => std::fs::create_dir(&here)?,
             Ok(meta) if meta.file_type().is_symlink() => {
                 let link = std::fs::read_link(&here)?;
-                let inner = link
-                    .strip_prefix(IMAGE_MOUNT)
+                let source = links
+                    .iter()
+                    .find_map(|(prefix, dir)| Some(dir.join(link.strip_prefix(prefix).ok()?)))
                     .with_context(|| {
                         format!("mount path {target} crosses symlink {}", here.display())
-                    })?
-                    .to_path_buf();
-                let source = image.join(&inner);
+                    })?;
                 std::fs::remove_file(&here)?;
                 if source.is_dir() {
                     std::fs::create_dir(&here)?;
@@ -241,7 +256,7 @@ pub fn script(launch: &Launch, overlays: &[(PathBuf, String)]) -> String {
     s.push_str(&format!("R={r}\nmount --bind \"$R\" \"$R\"\n"));
     for dir in HOST_DIRS {
         s.push_str(&format!("mount --rbind /{dir} \"$R/{dir}\"\n"));
-        if matches!(dir, "usr" | "etc") {
+        if dir == "usr" {
             s.push_str(&format!("mount -o remount,bind,ro \"$R/{dir}\"\n"));
         }
     }
@@ -258,6 +273,7 @@ pub fn script(launch: &Launch, overlays: &[(PathBuf, String)]) -> String {
         s.push_str(&format!("mount -o remount,bind,ro \"$R\"{target}\n"));
     };
     bind_ro(&mut s, &launch.image, IMAGE_MOUNT);
+    bind_ro(&mut s, Path::new("/etc"), ETC_MOUNT);
     for (source, target) in overlays {
         bind_ro(&mut s, source, target);
     }
@@ -366,6 +382,11 @@ mod tests {
                     target: "/var/lib/kafka/data".into(),
                     read_only: false,
                 },
+                Mount {
+                    source: PathBuf::from("/v/kafka"),
+                    target: "/etc/oxbow/kafka".into(),
+                    read_only: true,
+                },
             ],
             read_only_root: true,
             hostname: "p-0".into(),
@@ -403,6 +424,13 @@ mod tests {
         assert!(root.join("opt/kafka/config/oxbow").is_dir());
         assert!(root.join("var/lib/kafka/data").is_dir());
         assert!(!root.join("image.json").exists());
+        // /etc is a folder of links to the host's, with room for volumes and the hosts file.
+        assert!(root.join("etc/oxbow/kafka").is_dir());
+        assert_eq!(
+            std::fs::read_link(root.join("etc/passwd")).unwrap(),
+            Path::new("/.oxbow-etc/passwd")
+        );
+        assert!(root.join("etc/hosts").is_file() && !root.join("etc/hosts").is_symlink());
     }
 
     #[test]
