@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use rdkafka::{
     ClientConfig, Message,
     consumer::{BaseConsumer, Consumer},
-    producer::{FutureProducer, FutureRecord},
+    producer::{FutureProducer, FutureRecord, Producer},
 };
 use serde_json::json;
 
@@ -172,6 +172,11 @@ async fn main() -> Result<()> {
                         errors.push(e);
                     }
                 }
+            }
+            // An idempotent producer refused its producer id fails fatally and purges its
+            // queue: the fatal error is the reason worth reporting.
+            if let Some((code, reason)) = producer.client().fatal_error() {
+                errors.insert(0, format!("fatal: {code:?}: {reason}"));
             }
             println!(
                 "{}",
