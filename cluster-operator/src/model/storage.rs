@@ -238,6 +238,11 @@ impl DataVolume {
         format!("{}/kafka-log{node_id}", self.mount_path())
     }
 
+    /// True for an emptyDir, whose content is gone when the pod is recreated.
+    pub fn is_ephemeral(&self) -> bool {
+        matches!(self.kind, VolumeKind::Ephemeral { .. })
+    }
+
     /// The name of the PersistentVolumeClaim backing this volume on node `node_id`.
     pub fn claim_name(&self, cluster: &str, pool: &str, node_id: i32) -> String {
         names::data_volume_claim(cluster, pool, node_id, self.jbod_id)
@@ -250,13 +255,17 @@ impl ResolvedStorage {
         self.volumes.iter().map(|v| v.log_dir(node_id)).collect()
     }
 
-    /// The node's KRaft metadata log directory (`metadata.log.dir`).
-    pub fn metadata_log_dir(&self, node_id: i32) -> String {
+    /// The volume that holds the KRaft metadata log.
+    pub fn metadata_volume(&self) -> &DataVolume {
         self.volumes
             .iter()
             .find(|v| v.holds_kraft_metadata)
             .unwrap_or(&self.volumes[0])
-            .log_dir(node_id)
+    }
+
+    /// The node's KRaft metadata log directory (`metadata.log.dir`).
+    pub fn metadata_log_dir(&self, node_id: i32) -> String {
+        self.metadata_volume().log_dir(node_id)
     }
 }
 
@@ -336,6 +345,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.metadata_log_dir(1), "/var/lib/kafka/data-1/kafka-log1");
+        assert_eq!(s.metadata_volume().jbod_id, Some(1));
+        assert!(s.metadata_volume().is_ephemeral());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Validation: from a `Kafka` resource and its `KafkaNodePool`s to a [`ResolvedCluster`], or to
 //! the one reason the cluster cannot be reconciled. Invalid input is not retried: the error
 //! becomes `Ready=False` with its `reason()` and waits for the user to change the resources.
-//! Dropped configuration is not an error but a warning. Pure: no I/O.
+//! What the cluster can run with but the user should hear about (dropped configuration, a lone
+//! KRaft controller on ephemeral storage) is not an error but a [`ValidationWarning`], reported
+//! in the `Warning` condition next to `Ready`. Pure: no I/O.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,8 +33,53 @@ pub struct OperatorDefaults {
 pub struct ValidatedCluster {
     /// The model the builders take.
     pub cluster: ResolvedCluster,
-    /// One entry per dropped `spec.kafka.config` key, for the `Warning` condition.
-    pub warnings: Vec<ConfigWarning>,
+    /// What the user should know about, for the `Warning` condition: the storage warning
+    /// first, then one entry per dropped `spec.kafka.config` key.
+    pub warnings: Vec<ValidationWarning>,
+}
+
+/// Something the cluster is reconciled with (or without) that the user should hear about.
+/// Reported in the `Warning` condition; it never blocks reconciliation nor makes `Ready` false.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationWarning {
+    /// The quorum is one controller whose KRaft metadata log is on an emptyDir. A restart of that
+    /// node (every roll) starts it with an empty log, and with no other voter holding the log
+    /// the cluster metadata is gone: the new controller formats an empty log and the brokers
+    /// die with "The leader requested truncation to offset N, which is below the current high
+    /// watermark". With more controllers the others keep the log and the restarted one catches
+    /// up.
+    #[error(
+        "the only KRaft controller (node {node} of pool {pool}) keeps the cluster metadata on {}: a restart of it (every rolling update) loses the cluster metadata; use persistent-claim storage for it or three controllers, chosen when the cluster is created (the controllers of a running cluster cannot change)",
+        ephemeral_storage_description(.jbod_volume)
+    )]
+    EphemeralSingleController {
+        /// The controller's pool.
+        pool: String,
+        /// The controller's node ID.
+        node: i32,
+        /// The ephemeral JBOD volume holding the metadata log; `None` for `ephemeral` storage.
+        jbod_volume: Option<i32>,
+    },
+    /// A dropped `spec.kafka.config` entry.
+    #[error(transparent)]
+    Config(#[from] ConfigWarning),
+}
+
+impl ValidationWarning {
+    /// Stable CamelCase reason for the `Warning` condition and Events.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ValidationWarning::EphemeralSingleController { .. } => "EphemeralSingleController",
+            ValidationWarning::Config(w) => w.reason(),
+        }
+    }
+}
+
+fn ephemeral_storage_description(jbod_volume: &Option<i32>) -> String {
+    match jbod_volume {
+        None => "ephemeral storage".to_string(),
+        Some(id) => format!("ephemeral jbod volume {id}"),
+    }
 }
 
 /// Why a Kafka cluster cannot be reconciled until its resources change.
@@ -213,9 +260,10 @@ impl ValidationError {
     }
 }
 
-/// The `Warning` condition for dropped configuration, `None` when nothing was dropped. Its
-/// reason is the first warning's; its message lists every warning.
-pub fn warning_condition(warnings: &[ConfigWarning]) -> Option<Condition> {
+/// The one `Warning` condition for every validation warning, `None` when there is none. Its
+/// reason is the first warning's (see [`ValidatedCluster::warnings`] for the order); its message
+/// lists every warning.
+pub fn warning_condition(warnings: &[ValidationWarning]) -> Option<Condition> {
     let first = warnings.first()?;
     let message = warnings
         .iter()
@@ -276,10 +324,15 @@ pub fn validate_cluster(
         },
         None => None,
     };
-    let (config, warnings) =
+    let (config, config_warnings) =
         user_config::sanitize_user_config(&spec.config.clone().unwrap_or_default());
 
     let pools = resolve_pools(kafka, &name, &namespace, node_pools)?;
+    // Losing the cluster metadata outweighs an ignored key, so it names the condition.
+    let warnings: Vec<ValidationWarning> = ephemeral_single_controller(&pools)
+        .into_iter()
+        .chain(config_warnings.into_iter().map(ValidationWarning::from))
+        .collect();
 
     let annotations = meta.annotations.as_ref();
     let cluster = ResolvedCluster {
@@ -573,6 +626,27 @@ fn check_quorum_unchanged(pools: &[ResolvedPool]) -> Result<(), ValidationError>
     })
 }
 
+/// The warning for a quorum of exactly one controller (over all pools) whose KRaft metadata
+/// volume is ephemeral: plain `ephemeral` storage, or the `jbod` volume holding the metadata.
+fn ephemeral_single_controller(pools: &[ResolvedPool]) -> Option<ValidationWarning> {
+    let mut controllers = pools
+        .iter()
+        .filter(|p| p.is_controller())
+        .flat_map(|p| p.node_ids.desired.iter().map(move |&id| (p, id)));
+    let (pool, node) = controllers.next()?;
+    if controllers.next().is_some() {
+        return None;
+    }
+    let metadata = pool.storage.metadata_volume();
+    metadata
+        .is_ephemeral()
+        .then(|| ValidationWarning::EphemeralSingleController {
+            pool: pool.name.clone(),
+            node,
+            jbod_volume: metadata.jbod_id,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -827,7 +901,14 @@ mod tests {
     #[test]
     fn forbidden_config_is_dropped_with_a_warning_per_key() {
         let v = validate("forbidden-config").unwrap();
-        let dropped: Vec<&str> = v.warnings.iter().map(ConfigWarning::key).collect();
+        let dropped: Vec<&str> = v
+            .warnings
+            .iter()
+            .map(|w| match w {
+                ValidationWarning::Config(c) => c.key(),
+                other => panic!("unexpected warning {other}"),
+            })
+            .collect();
         assert_eq!(
             dropped,
             [
@@ -864,6 +945,95 @@ mod tests {
             );
         }
         assert!(warning_condition(&[]).is_none());
+    }
+
+    #[rstest]
+    #[case::single_ephemeral_controller(
+        "single-ephemeral-controller",
+        Some(("controller", 3, None))
+    )]
+    #[case::single_combined_ephemeral_node("single-node", Some(("solo", 0, None)))]
+    #[case::single_controller_ephemeral_jbod_metadata(
+        "single-controller-jbod",
+        Some(("solo", 0, Some(1)))
+    )]
+    #[case::single_persistent_controller("single-persistent-controller", None)]
+    #[case::three_ephemeral_controllers("scale-with-status", None)]
+    #[case::three_combined_ephemeral_nodes("forbidden-config", None)]
+    #[case::three_persistent_controllers("separate-roles", None)]
+    fn a_lone_controller_on_ephemeral_storage_is_warned_about(
+        #[case] fixture: &str,
+        #[case] expected: Option<(&str, i32, Option<i32>)>,
+    ) {
+        let v = validate(fixture).unwrap();
+        let found: Vec<(&str, i32, Option<i32>)> = v
+            .warnings
+            .iter()
+            .filter_map(|w| match w {
+                ValidationWarning::EphemeralSingleController {
+                    pool,
+                    node,
+                    jbod_volume,
+                } => Some((pool.as_str(), *node, *jbod_volume)),
+                ValidationWarning::Config(_) => None,
+            })
+            .collect();
+        assert_eq!(found, Vec::from_iter(expected));
+    }
+
+    #[test]
+    fn a_lone_controller_whose_jbod_metadata_volume_is_persistent_is_not_warned_about() {
+        let mut f = test_fixtures::load("single-controller-jbod");
+        let volumes = f.pools[0].spec.storage.volumes.as_mut().unwrap();
+        volumes[0].kraft_metadata = volumes[1].kraft_metadata.take();
+        let v = validate_cluster(&f.kafka, &f.pools, &OperatorDefaults::default()).unwrap();
+        assert_eq!(v.warnings, []);
+    }
+
+    #[test]
+    fn the_ephemeral_controller_warning_says_what_to_do_and_leads_the_one_warning_condition() {
+        let v = validate("single-ephemeral-controller").unwrap();
+        let condition = warning_condition(&v.warnings).unwrap();
+        assert_eq!(condition.type_, shared_crds::condition::WARNING);
+        assert_eq!(
+            condition.reason.as_deref(),
+            Some("EphemeralSingleController")
+        );
+        let message = condition.message.unwrap();
+        for part in [
+            "the only KRaft controller (node 3 of pool controller)",
+            "ephemeral storage",
+            "loses the cluster metadata",
+            "persistent-claim",
+            "three controllers",
+        ] {
+            assert!(message.contains(part), "{part:?} in {message}");
+        }
+        let jbod = validate("single-controller-jbod").unwrap();
+        let message = jbod.warnings[0].to_string();
+        assert!(message.contains("ephemeral jbod volume 1"), "{message}");
+
+        // Dropped configuration joins the same condition, after the storage warning.
+        let mut f = test_fixtures::load("single-node");
+        f.kafka.spec.kafka.config = Some(
+            serde_json::from_value(serde_json::json!({"broker.id": 7, "num.io.threads": 4}))
+                .unwrap(),
+        );
+        let v = validate_cluster(&f.kafka, &f.pools, &OperatorDefaults::default()).unwrap();
+        let reasons: Vec<&str> = v.warnings.iter().map(ValidationWarning::reason).collect();
+        assert_eq!(reasons, ["EphemeralSingleController", "ForbiddenConfigKey"]);
+        let condition = warning_condition(&v.warnings).unwrap();
+        assert_eq!(
+            condition.reason.as_deref(),
+            Some("EphemeralSingleController")
+        );
+        let message = condition.message.unwrap();
+        assert!(message.contains("node 0 of pool solo"), "{message}");
+        assert!(message.contains("\"broker.id\""), "{message}");
+        assert_eq!(
+            v.cluster.config.keys().collect::<Vec<_>>(),
+            ["num.io.threads"]
+        );
     }
 
     #[test]
