@@ -4,10 +4,15 @@
 //! a batched admin client (the floor), then the single-topic latency. `bench users` times N
 //! KafkaUsers becoming Ready and counts what one full resync with nothing changed costs.
 //! `bench clusters` times the cluster operator over N Kafka clusters and reads its peak memory.
+//! `bench stack` installs Oxbow from `manifests/install/` into namespace `oxbow-bench` and, per
+//! run, times the example cluster (run by the node agent) to Ready and through a rolling restart
+//! of its four nodes, and reads the three operators' peak memory.
 //! Every figure printed is measured in this run; waits are on conditions, with deadlines.
 //! May touch: the testbed's API server (the CRDs, one fresh namespace per run), Kafka topics,
 //! ACLs, SCRAM credentials and quotas named with the run's unique prefix, operator child
-//! processes it starts. It removes all of them at the end, also when a phase fails.
+//! processes it starts; `bench stack` also namespace `oxbow-bench`, ClusterRoleBindings
+//! `*-oxbow-bench` and the bundle's CRDs and ClusterRoles (left in place). It removes all of them
+//! at the end, also when a phase fails.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -97,6 +102,9 @@ enum Command {
     Users(UsersArgs),
     /// N Kafka clusters of three nodes through the cluster operator: time and peak memory.
     Clusters(ClustersArgs),
+    /// Oxbow installed from manifests/install/, the example cluster run by the node agent
+    /// (`testbed up --nodes 1`): time to Ready, a 4-node rolling restart, operators' peak memory.
+    Stack(StackArgs),
     /// Remove what a killed run left behind: Kafka topics, ACLs, SCRAM credentials and quotas
     /// named with its prefix, and (if given) its namespace with its KafkaTopics and KafkaUsers.
     Cleanup(CleanupArgs),
@@ -170,6 +178,22 @@ struct ClustersArgs {
 }
 
 #[derive(Args)]
+struct StackArgs {
+    /// Number of runs; each creates the example cluster, rolls it and deletes it.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Deadline of the Kafka becoming Ready after the apply.
+    #[arg(long, default_value_t = 600)]
+    ready_deadline_seconds: u64,
+    /// Deadline of the rolling restart of all nodes.
+    #[arg(long, default_value_t = 900)]
+    roll_deadline_seconds: u64,
+    /// Also write the summary as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct UsersArgs {
     /// Number of KafkaUsers (half scram-sha-512, half tls).
     #[arg(long, default_value_t = 1000)]
@@ -203,6 +227,7 @@ async fn main() -> ExitCode {
         Command::Topics(args) => topics::run(args).await,
         Command::Users(args) => users::run(args).await,
         Command::Clusters(args) => clusters::run(args).await,
+        Command::Stack(args) => stack::run(args).await,
         Command::Cleanup(args) => cleanup(args).await,
     };
     match result {
@@ -941,6 +966,9 @@ async fn delete_kafka_topics(admin: &KafkaAdmin, names: &[String]) -> Result<()>
 
 #[path = "../bench/clusters.rs"]
 mod clusters;
+
+#[path = "../bench/stack.rs"]
+mod stack;
 
 mod topics {
     use super::*;
