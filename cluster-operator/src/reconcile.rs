@@ -179,6 +179,8 @@ async fn reconcile_inner(kafka: &Kafka, ctx: &Context) -> Result<Action, Reconci
             }
             Err((reason, message)) => {
                 cluster.revert_broker_removals();
+                ctx.event(kafka, EventType::Warning, &reason, message.clone())
+                    .await;
                 warnings.push(Condition::warning(reason, message));
             }
         }

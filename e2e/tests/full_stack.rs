@@ -721,6 +721,9 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
     let sent = c.scram(&["produce", "--topic", "my-topic", "--count", "5"])?;
     ensure!(sent["acked"] == 5, "produce after the kill: {sent}");
 
+    // 5. Scale the broker pool up: the new broker joins and takes partitions of a new topic.
+    scale_brokers(&s, &c, dir.path()).await?;
+
     // Peak memory of the operators' processes over the test.
     for (pod_prefix, container, figure) in [
         (
@@ -871,5 +874,218 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
 
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("full-stack-figures.json");
     std::fs::write(&path, serde_json::to_string_pretty(&figures)?)?;
+    Ok(())
+}
+
+fn replicas_on(metadata: &Value, broker: i64) -> Vec<(String, i64, Vec<i64>)> {
+    let mut out = Vec::new();
+    for (topic, partitions) in metadata["topics"].as_object().into_iter().flatten() {
+        for p in partitions.as_array().into_iter().flatten() {
+            let replicas: Vec<i64> = p["replicas"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_i64)
+                .collect();
+            if replicas.contains(&broker) {
+                out.push((topic.clone(), p["id"].as_i64().unwrap_or(-1), replicas));
+            }
+        }
+    }
+    out
+}
+
+/// Moves every replica off `broker` with Kafka's own reassignment tool (from the testbed's
+/// `apache/kafka` image), as an administrator would before removing a broker.
+async fn move_replicas_off(c: &Clients<'_>, dir: &Path, broker: i64, keep: &[i64]) -> Result<()> {
+    let metadata = c.operator(&["metadata"])?;
+    let moves: Vec<Value> = replicas_on(&metadata, broker)
+        .into_iter()
+        .map(|(topic, partition, replicas)| {
+            let spare = keep.iter().find(|b| !replicas.contains(b)).copied();
+            let new: Vec<i64> = replicas
+                .iter()
+                .map(|r| {
+                    if *r == broker {
+                        spare.unwrap_or(*r)
+                    } else {
+                        *r
+                    }
+                })
+                .collect();
+            json!({"topic": topic, "partition": partition, "replicas": new})
+        })
+        .collect();
+    ensure!(
+        !moves.is_empty(),
+        "broker {broker} holds no replica to move"
+    );
+    let plan = stack::private_file(
+        dir,
+        "reassignment.json",
+        json!({"version": 1, "partitions": moves})
+            .to_string()
+            .as_bytes(),
+    )?;
+    let mut keystore = std::fs::read(dir.join("operator.key"))?;
+    keystore.extend(std::fs::read(dir.join("operator.crt"))?);
+    stack::private_file(dir, "operator-keystore.pem", &keystore)?;
+    let config = stack::private_file(
+        dir,
+        "admin.properties",
+        format!(
+            "security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={}\nssl.keystore.type=PEM\nssl.keystore.location={}\n",
+            dir.join("cluster-ca.crt").display(),
+            dir.join("operator-keystore.pem").display()
+        )
+        .as_bytes(),
+    )?;
+    let image = std::env::var("OXBOW_KAFKA_IMAGE_ROOT").context("OXBOW_KAFKA_IMAGE_ROOT")?;
+    let tool = |action: &str| -> Result<String> {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &c.s.client_netns])
+            .arg(Path::new(&image).join("opt/kafka/bin/kafka-run-class.sh"))
+            .arg("org.apache.kafka.tools.reassign.ReassignPartitionsCommand")
+            .args([
+                "--bootstrap-server",
+                "my-cluster-kafka-bootstrap.oxbow.svc:9091",
+            ])
+            .arg("--command-config")
+            .arg(&config)
+            .arg("--reassignment-json-file")
+            .arg(&plan)
+            .arg(action)
+            .env("LOG_DIR", dir)
+            .output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ensure!(out.status.success(), "reassignment {action}: {text}");
+        Ok(text)
+    };
+    tool("--execute")?;
+    eventually(
+        "replicas moved off the broker",
+        Duration::from_secs(180),
+        || async {
+            let text = tool("--verify").map_err(|e| e.to_string())?;
+            if text.contains("is still in progress") {
+                return Err(text);
+            }
+            let md = c.operator(&["metadata"]).map_err(|e| e.to_string())?;
+            let left = replicas_on(&md, broker);
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{left:?}"))
+            }
+        },
+    )
+    .await
+}
+
+async fn scale_brokers(s: &Stack, c: &Clients<'_>, dir: &Path) -> Result<()> {
+    use shared_crds::node_pool::KafkaNodePool;
+    let pools: Api<KafkaNodePool> = Api::namespaced(s.client.clone(), NS);
+    let kafkas: Api<Kafka> = Api::namespaced(s.client.clone(), NS);
+    let pods: Api<Pod> = Api::namespaced(s.client.clone(), NS);
+    let replicas = |n: i64| Patch::Merge(json!({"spec": {"replicas": n}}));
+    pools
+        .patch("broker", &PatchParams::default(), &replicas(4))
+        .await?;
+    let new_pod = "my-cluster-broker-4";
+    wait(
+        s,
+        "the fourth broker Ready",
+        Duration::from_secs(300),
+        || async {
+            let ready = kafka_pods(&pods).await.map_err(|e| e.to_string())?;
+            match ready.get(new_pod) {
+                Some((_, true)) => kafka_ready(&kafkas).await,
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await?;
+    let md = c.operator(&["metadata"])?;
+    ensure!(
+        md["brokers"]
+            .as_array()
+            .is_some_and(|b| b.contains(&json!(4))),
+        "broker 4 joined the cluster: {md}"
+    );
+    s.apply(
+        NS,
+        "apiVersion: kafka.oxbow.rs/v1beta1\nkind: KafkaTopic\nmetadata:\n  name: after-scale-up\n  labels:\n    oxbow.rs/cluster: my-cluster\nspec:\n  partitions: 8\n  replicas: 3\n",
+    )?;
+    let on_new = wait(
+        s,
+        "the new topic has replicas on broker 4",
+        Duration::from_secs(120),
+        || async {
+            let md = c.operator(&["metadata"]).map_err(|e| e.to_string())?;
+            let on = replicas_on(&md, 4);
+            if on.iter().any(|(t, _, _)| t == "after-scale-up") {
+                Ok(on)
+            } else {
+                Err(format!("{md}"))
+            }
+        },
+    )
+    .await?;
+    eprintln!(
+        "broker 4 holds {} replicas after the scale-up",
+        on_new.len()
+    );
+
+    // Scale down: refused while broker 4 holds replicas, with a Warning naming it.
+    pools
+        .patch("broker", &PatchParams::default(), &replicas(3))
+        .await?;
+    wait(
+        s,
+        "scale-down refused with a Warning",
+        Duration::from_secs(120),
+        || async {
+            let k = kafkas.get(CLUSTER).await.map_err(|e| e.to_string())?;
+            match condition(
+                k.status.as_ref().and_then(|s| s.conditions.as_ref()),
+                "Warning",
+            ) {
+                Some((_, reason, message))
+                    if reason == "ScaleDownBrokersHoldReplicas"
+                        && message.contains('4')
+                        && message.contains("after-scale-up") =>
+                {
+                    Ok(())
+                }
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await?;
+    ensure!(
+        kafka_pods(&pods).await?.contains_key(new_pod),
+        "the broker must stay while it holds replicas"
+    );
+    // Allowed once its replicas are moved away.
+    move_replicas_off(c, dir, 4, &[0, 1, 2]).await?;
+    wait(
+        s,
+        "broker 4 removed after its replicas moved",
+        Duration::from_secs(300),
+        || async {
+            let now = kafka_pods(&pods).await.map_err(|e| e.to_string())?;
+            if now.contains_key(new_pod) {
+                return Err(format!("{:?}", now.keys()));
+            }
+            kafka_ready(&kafkas).await
+        },
+    )
+    .await?;
+    let sent = c.scram(&["produce", "--topic", "my-topic", "--count", "5"])?;
+    ensure!(sent["acked"] == 5, "produce after the scale-down: {sent}");
     Ok(())
 }

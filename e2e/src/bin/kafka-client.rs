@@ -77,6 +77,8 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         replication_factor: i32,
     },
+    /// Print every topic's partitions with their replicas and in-sync replicas.
+    Metadata,
     /// Read messages from the beginning of a topic until --count arrived or --timeout-secs passed.
     Consume {
         #[arg(long)]
@@ -210,6 +212,24 @@ async fn main() -> Result<()> {
                 })
                 .collect();
             println!("{}", json!({"results": outcome}));
+        }
+        Cmd::Metadata => {
+            let consumer: BaseConsumer = base.create()?;
+            let md = consumer.fetch_metadata(None, Duration::from_secs(30))?;
+            let topics: serde_json::Map<String, serde_json::Value> = md
+                .topics()
+                .iter()
+                .map(|t| {
+                    let partitions: Vec<serde_json::Value> = t
+                        .partitions()
+                        .iter()
+                        .map(|p| json!({"id": p.id(), "leader": p.leader(), "replicas": p.replicas(), "isr": p.isr()}))
+                        .collect();
+                    (t.name().to_owned(), json!(partitions))
+                })
+                .collect();
+            let brokers: Vec<i32> = md.brokers().iter().map(|b| b.id()).collect();
+            println!("{}", json!({"brokers": brokers, "topics": topics}));
         }
         Cmd::Consume {
             topic,
