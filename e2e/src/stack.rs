@@ -1,9 +1,14 @@
-//! What full-stack tests need on top of the testbed: `kubectl` as a user runs it, Kafka clients
-//! run inside the testbed's client network namespace (where pod and Service names resolve), and
-//! the node agent's view of its pods (container logs, process ids, peak memory).
-//! May touch: processes (kubectl, `ip netns exec` clients), files under the testbed folder (read).
+//! What full-stack tests and `bench stack` need on top of the testbed: `kubectl` as a user runs
+//! it, Kafka clients run inside the testbed's client network namespace (where pod and Service
+//! names resolve), the node agent's view of its pods (container logs, process ids, peak memory),
+//! the example cluster's node pools as both change them, and checks of a cluster's state to wait
+//! on, with the namespace's pods and their log tails shown when a wait fails.
+//! May touch: processes (kubectl, `ip netns exec` clients), files under the testbed folder and
+//! `manifests/examples/` (read), the testbed's API server (read).
 
 use std::{
+    collections::BTreeMap,
+    fmt::Debug,
     future::Future,
     io::Write,
     path::{Path, PathBuf},
@@ -12,7 +17,16 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::Pod};
+use kube::{Api, Resource, api::ListParams};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use shared_crds::{condition::Condition, kafka::Kafka};
+
+use crate::objects;
+
+/// How many of its last lines a failed wait shows of each container's log.
+const LOG_TAIL_LINES: usize = 20;
 
 /// A running testbed with node agents.
 #[derive(Clone)]
@@ -81,6 +95,13 @@ impl Stack {
     /// `kubectl apply -n <ns> -f -` of a YAML text.
     pub fn apply(&self, ns: &str, yaml: &str) -> Result<String> {
         self.kubectl(&["apply", "-n", ns, "-f", "-"], Some(yaml))
+    }
+
+    /// `kubectl apply --server-side -n <ns> -f <path>` of a file or folder, as README has users
+    /// apply the install bundle and the examples.
+    pub fn apply_path(&self, ns: &str, path: &Path) -> Result<String> {
+        let path = path.display().to_string();
+        self.kubectl(&["apply", "--server-side", "-n", ns, "-f", &path], None)
     }
 
     fn client_command(&self, args: &[String]) -> Command {
@@ -152,6 +173,57 @@ impl Stack {
                 .ok()
         })
     }
+
+    /// [`eventually`], with the [`Stack::diagnostics`] of namespace `ns` on failure.
+    pub async fn wait<T, F, Fut>(
+        &self,
+        ns: &str,
+        what: &str,
+        deadline: Duration,
+        check: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, String>>,
+    {
+        match eventually(what, deadline, check).await {
+            Ok(v) => Ok(v),
+            Err(e) => bail!("{e:#}\n{}", self.diagnostics(ns).await),
+        }
+    }
+
+    /// What a failed wait should show: every pod of namespace `ns` (phase, Ready, container
+    /// statuses), then the log tail of each of its containers, the operators' included.
+    pub async fn diagnostics(&self, ns: &str) -> String {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let Ok(list) = pods.list(&ListParams::default()).await else {
+            return String::new();
+        };
+        let mut out = String::new();
+        for p in &list.items {
+            let name = p.metadata.name.clone().unwrap_or_default();
+            let st = p.status.clone().unwrap_or_default();
+            out.push_str(&format!(
+                "\npod {name}: phase {:?}, ready {}, containers {}",
+                st.phase,
+                pod_ready(p),
+                serde_json::to_string(&st.container_statuses).unwrap_or_default()
+            ));
+        }
+        for p in &list.items {
+            let name = p.metadata.name.clone().unwrap_or_default();
+            for c in p.spec.iter().flat_map(|s| &s.containers) {
+                let log = self.container_log(ns, &name, &c.name);
+                let tail: Vec<&str> = log.lines().rev().take(LOG_TAIL_LINES).collect();
+                out.push_str(&format!(
+                    "\n--- {name}/{} log tail:\n{}",
+                    c.name,
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                ));
+            }
+        }
+        out
+    }
 }
 
 fn parse_client(stdout: &[u8], stderr: &[u8], success: bool) -> Result<Value> {
@@ -211,4 +283,159 @@ pub fn private_file(dir: &Path, name: &str, content: &[u8]) -> Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     Ok(path)
+}
+
+/// YAML documents as one multi-document text, for `kubectl apply -f -`.
+pub fn to_yaml(docs: &[Value]) -> Result<String> {
+    let mut out = String::new();
+    for doc in docs {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(doc)?);
+    }
+    Ok(out)
+}
+
+/// The example node pools of `manifests/examples/` with one controller instead of three (four
+/// nodes in all, to keep the machine's two cores for the tests) and 1 GiB persistent claims from
+/// the testbed's default StorageClass: a lone KRaft controller on ephemeral storage would lose the
+/// cluster metadata when it restarts. Whether the controller pool and the other (broker) pool
+/// delete their claims with the cluster is the caller's choice.
+pub fn example_node_pools(
+    controller_delete_claim: bool,
+    broker_delete_claim: bool,
+) -> Result<String> {
+    let mut docs =
+        objects::documents(&objects::repo().join("manifests/examples/kafka-node-pools.yaml"))?;
+    for doc in &mut docs {
+        let controller = doc["metadata"]["name"] == "controller";
+        if controller {
+            doc["spec"]["replicas"] = json!(1);
+        }
+        let delete_claim = if controller {
+            controller_delete_claim
+        } else {
+            broker_delete_claim
+        };
+        doc["spec"]["storage"] =
+            json!({"type": "persistent-claim", "size": "1Gi", "deleteClaim": delete_claim});
+    }
+    to_yaml(&docs)
+}
+
+/// The condition of type `kind`, if any: (status, reason, message).
+pub fn condition(
+    conditions: Option<&Vec<Condition>>,
+    kind: &str,
+) -> Option<(String, String, String)> {
+    conditions?.iter().find(|c| c.type_ == kind).map(|c| {
+        (
+            format!("{:?}", c.status),
+            c.reason.clone().unwrap_or_default(),
+            c.message.clone().unwrap_or_default(),
+        )
+    })
+}
+
+/// `Ok` once Kafka `cluster` is `Ready=True` for its current generation; else its Ready condition.
+pub async fn kafka_ready(api: &Api<Kafka>, cluster: &str) -> Result<(), String> {
+    let k = api.get(cluster).await.map_err(|e| e.to_string())?;
+    let status = k.status.as_ref();
+    match condition(status.and_then(|s| s.conditions.as_ref()), "Ready") {
+        Some((s, _, _))
+            if s == "True"
+                && status.and_then(|s| s.observed_generation) == k.metadata.generation =>
+        {
+            Ok(())
+        }
+        other => Err(format!("Ready: {other:?}")),
+    }
+}
+
+/// `Ok` once the Deployment has a ready replica (the same as an available one: the install and
+/// the cluster operator set no `minReadySeconds`).
+pub async fn deployment_available(api: &Api<Deployment>, name: &str) -> Result<(), String> {
+    let d = api.get(name).await.map_err(|e| e.to_string())?;
+    let ready = d
+        .status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    if ready >= 1 {
+        Ok(())
+    } else {
+        Err(format!("{name}: {:?}", d.status))
+    }
+}
+
+/// True if the pod's `Ready` condition is `True`.
+pub fn pod_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The node pods (controllers and brokers) of Kafka `cluster` not being deleted, by name:
+/// (uid, Ready).
+pub async fn kafka_pods(
+    pods: &Api<Pod>,
+    cluster: &str,
+) -> Result<BTreeMap<String, (String, bool)>> {
+    let selector = format!("oxbow.rs/cluster={cluster},oxbow.rs/name={cluster}-kafka");
+    let list = pods.list(&ListParams::default().labels(&selector)).await?;
+    Ok(list
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(|p| {
+            (
+                p.metadata.name.clone().unwrap_or_default(),
+                (p.metadata.uid.clone().unwrap_or_default(), pod_ready(p)),
+            )
+        })
+        .collect())
+}
+
+/// The objects `lp` picks, each named `<kind>/<name>` as kubectl prints them.
+pub async fn names<K>(api: &Api<K>, lp: &ListParams, kind: &str) -> Result<Vec<String>, String>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    Ok(api
+        .list(lp)
+        .await
+        .map_err(|e| e.to_string())?
+        .items
+        .iter()
+        .filter_map(|o| o.meta().name.as_ref().map(|n| format!("{kind}/{n}")))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_pools_make_four_nodes_and_delete_claims_as_asked() {
+        for (controller_delete_claim, broker_delete_claim) in [(false, true), (true, true)] {
+            let yaml = example_node_pools(controller_delete_claim, broker_delete_claim).unwrap();
+            let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&yaml)
+                .map(|d| serde::Deserialize::deserialize(d).unwrap())
+                .collect();
+            let pool = |name: &str| {
+                docs.iter()
+                    .find(|d| d["metadata"]["name"] == name)
+                    .map(|d| (d["spec"]["replicas"].clone(), d["spec"]["storage"].clone()))
+                    .unwrap()
+            };
+            let storage =
+                |delete| json!({"type": "persistent-claim", "size": "1Gi", "deleteClaim": delete});
+            assert_eq!(docs.len(), 2);
+            assert_eq!(
+                pool("controller"),
+                (json!(1), storage(controller_delete_claim))
+            );
+            assert_eq!(pool("broker"), (json!(3), storage(broker_delete_claim)));
+        }
+    }
 }

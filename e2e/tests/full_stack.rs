@@ -11,7 +11,9 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail, ensure};
-use e2e::stack::{self, Stack, eventually};
+use e2e::stack::{
+    self, Stack, condition, deployment_available, eventually, kafka_pods, kafka_ready,
+};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service},
@@ -25,119 +27,10 @@ use shared_crds::{kafka::Kafka, topic::KafkaTopic, user::KafkaUser};
 
 const NS: &str = "oxbow";
 const CLUSTER: &str = "my-cluster";
-const KAFKA_PODS: &str = "oxbow.rs/cluster=my-cluster,oxbow.rs/name=my-cluster-kafka";
 const CHILDREN: &str = "oxbow.rs/cluster=my-cluster,oxbow.rs/kind=Kafka";
 
 fn repo(path: &str) -> std::path::PathBuf {
     e2e::objects::repo().join(path)
-}
-
-fn condition(
-    conditions: Option<&Vec<shared_crds::condition::Condition>>,
-    kind: &str,
-) -> Option<(String, String, String)> {
-    conditions?.iter().find(|c| c.type_ == kind).map(|c| {
-        (
-            format!("{:?}", c.status),
-            c.reason.clone().unwrap_or_default(),
-            c.message.clone().unwrap_or_default(),
-        )
-    })
-}
-
-async fn kafka_ready(api: &Api<Kafka>) -> Result<(), String> {
-    let k = api.get(CLUSTER).await.map_err(|e| e.to_string())?;
-    let status = k.status.as_ref();
-    match condition(status.and_then(|s| s.conditions.as_ref()), "Ready") {
-        Some((s, _, _))
-            if s == "True"
-                && status.and_then(|s| s.observed_generation) == k.metadata.generation =>
-        {
-            Ok(())
-        }
-        other => Err(format!("Ready: {other:?}")),
-    }
-}
-
-async fn deployment_available(api: &Api<Deployment>, name: &str) -> Result<(), String> {
-    let d = api.get(name).await.map_err(|e| e.to_string())?;
-    let ready = d
-        .status
-        .as_ref()
-        .and_then(|s| s.ready_replicas)
-        .unwrap_or(0);
-    if ready >= 1 {
-        Ok(())
-    } else {
-        Err(format!("{name}: {:?}", d.status))
-    }
-}
-
-/// The Kafka pods by name: (uid, ready).
-async fn kafka_pods(pods: &Api<Pod>) -> Result<BTreeMap<String, (String, bool)>> {
-    let list = pods.list(&ListParams::default().labels(KAFKA_PODS)).await?;
-    Ok(list
-        .items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .map(|p| {
-            let ready = p
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-            (
-                p.metadata.name.clone().unwrap_or_default(),
-                (p.metadata.uid.clone().unwrap_or_default(), ready),
-            )
-        })
-        .collect())
-}
-
-/// What a failed wait should show: pod states and the operator's log tail.
-async fn diagnostics(s: &Stack) -> String {
-    let pods: Api<Pod> = Api::namespaced(s.client.clone(), NS);
-    let mut out = String::new();
-    if let Ok(list) = pods.list(&ListParams::default()).await {
-        for p in list.items {
-            let name = p.metadata.name.clone().unwrap_or_default();
-            let st = p.status.clone().unwrap_or_default();
-            out.push_str(&format!(
-                "\npod {name}: phase {:?} containers {}",
-                st.phase,
-                serde_json::to_string(&st.container_statuses).unwrap_or_default()
-            ));
-        }
-        for p in pods
-            .list(&ListParams::default())
-            .await
-            .map(|l| l.items)
-            .unwrap_or_default()
-        {
-            let name = p.metadata.name.clone().unwrap_or_default();
-            for c in p.spec.map(|s| s.containers).unwrap_or_default() {
-                let log = s.container_log(NS, &name, &c.name);
-                let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                out.push_str(&format!(
-                    "\n--- {name}/{} log tail:\n{}",
-                    c.name,
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                ));
-            }
-        }
-    }
-    out
-}
-
-async fn wait<T, F, Fut>(s: &Stack, what: &str, deadline: Duration, check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    match eventually(what, deadline, check).await {
-        Ok(v) => Ok(v),
-        Err(e) => bail!("{e:#}\n{}", diagnostics(s).await),
-    }
 }
 
 async fn secret_value(s: &Stack, name: &str, key: &str) -> Result<Vec<u8>> {
@@ -190,26 +83,6 @@ async fn fresh_namespace(s: &Stack) -> Result<()> {
     Ok(())
 }
 
-/// The example node pools with one controller instead of three (four nodes in all, to keep
-/// the machine's two cores for the tests) and persistent claims from the testbed's default
-/// StorageClass: a lone KRaft controller on ephemeral storage would lose the cluster metadata
-/// when it restarts. The controller keeps its claim when the cluster goes, the brokers do not.
-fn node_pools() -> Result<String> {
-    let docs = e2e::objects::documents(&repo("manifests/examples/kafka-node-pools.yaml"))?;
-    let mut out = String::new();
-    for mut doc in docs {
-        let controller = doc["metadata"]["name"] == "controller";
-        if controller {
-            doc["spec"]["replicas"] = json!(1);
-        }
-        doc["spec"]["storage"] =
-            json!({"type": "persistent-claim", "size": "1Gi", "deleteClaim": !controller});
-        out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&doc)?);
-    }
-    Ok(out)
-}
-
 struct Clients<'a> {
     s: &'a Stack,
     dir: &'a Path,
@@ -234,22 +107,7 @@ impl Clients<'_> {
     }
 
     fn tls(&self, extra: &[&str]) -> Result<Value> {
-        let mut a = args(&[
-            "--bootstrap",
-            "my-cluster-kafka-bootstrap.oxbow.svc:9093",
-            "--security-protocol",
-            "SSL",
-        ]);
-        for (flag, file) in [
-            ("--ca", "cluster-ca.crt"),
-            ("--cert", "tls-user.crt"),
-            ("--key", "tls-user.key"),
-        ] {
-            a.push(flag.into());
-            a.push(self.dir.join(file).display().to_string());
-        }
-        a.extend(args(extra));
-        self.s.client(&a)
+        self.mutual_tls(9093, "tls-user", extra)
     }
 
     fn plain(&self, extra: &[&str]) -> Result<Value> {
@@ -260,16 +118,22 @@ impl Clients<'_> {
 
     /// As the cluster operator (a super user) on the replication listener.
     fn operator(&self, extra: &[&str]) -> Result<Value> {
+        self.mutual_tls(9091, "operator", extra)
+    }
+
+    /// Over TLS to listener `port`, with the client certificate and key saved as
+    /// `<identity>.crt` and `<identity>.key`.
+    fn mutual_tls(&self, port: u16, identity: &str, extra: &[&str]) -> Result<Value> {
         let mut a = args(&[
             "--bootstrap",
-            "my-cluster-kafka-bootstrap.oxbow.svc:9091",
+            &format!("my-cluster-kafka-bootstrap.oxbow.svc:{port}"),
             "--security-protocol",
             "SSL",
         ]);
         for (flag, file) in [
-            ("--ca", "cluster-ca.crt"),
-            ("--cert", "operator.crt"),
-            ("--key", "operator.key"),
+            ("--ca", "cluster-ca.crt".to_owned()),
+            ("--cert", format!("{identity}.crt")),
+            ("--key", format!("{identity}.key")),
         ] {
             a.push(flag.into());
             a.push(self.dir.join(file).display().to_string());
@@ -277,6 +141,19 @@ impl Clients<'_> {
         a.extend(args(extra));
         self.s.client(&a)
     }
+}
+
+/// One message to `topic`, given 15 s: what a client tries where its rights should stop it.
+fn produce_one(topic: &str) -> [&str; 7] {
+    [
+        "produce",
+        "--topic",
+        topic,
+        "--count",
+        "1",
+        "--timeout-secs",
+        "15",
+    ]
 }
 
 fn authorization_denied(v: &Value) -> bool {
@@ -295,20 +172,10 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
 
     // 1. Install, as README says, into a namespace enforcing Pod Security `restricted`.
     fresh_namespace(&s).await?;
-    s.kubectl(
-        &[
-            "apply",
-            "--server-side",
-            "-n",
-            NS,
-            "-f",
-            &repo("manifests/install").display().to_string(),
-        ],
-        None,
-    )?;
+    s.apply_path(NS, &repo("manifests/install"))?;
     let deployments: Api<Deployment> = Api::namespaced(s.client.clone(), NS);
-    wait(
-        &s,
+    s.wait(
+        NS,
         "cluster operator Available",
         Duration::from_secs(180),
         || deployment_available(&deployments, "oxbow-cluster-operator"),
@@ -317,27 +184,18 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
 
     // 2. The example cluster, with one controller and three brokers (four nodes).
     let started = Instant::now();
-    s.kubectl(
-        &[
-            "apply",
-            "--server-side",
-            "-n",
-            NS,
-            "-f",
-            &repo("manifests/examples/kafka.yaml").display().to_string(),
-        ],
-        None,
-    )?;
+    s.apply_path(NS, &repo("manifests/examples/kafka.yaml"))?;
+    // The controller keeps its claim when the cluster goes, the brokers do not (checked in 7).
     s.kubectl(
         &["apply", "--server-side", "-n", NS, "-f", "-"],
-        Some(&node_pools()?),
+        Some(&stack::example_node_pools(false, true)?),
     )?;
     let kafkas: Api<Kafka> = Api::namespaced(s.client.clone(), NS);
-    wait(
-        &s,
+    s.wait(
+        NS,
         "Kafka my-cluster Ready",
         Duration::from_secs(600),
-        || kafka_ready(&kafkas),
+        || kafka_ready(&kafkas, CLUSTER),
     )
     .await?;
     let ready_secs = started.elapsed().as_secs_f64();
@@ -368,8 +226,8 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
 
     // 3. The topic and user operators, the example topic and users, and clients on every listener.
     for d in ["my-cluster-topic-operator", "my-cluster-user-operator"] {
-        wait(
-            &s,
+        s.wait(
+            NS,
             &format!("{d} Available"),
             Duration::from_secs(180),
             || deployment_available(&deployments, d),
@@ -381,24 +239,12 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
         "kafka-user-scram.yaml",
         "kafka-user-tls.yaml",
     ] {
-        s.kubectl(
-            &[
-                "apply",
-                "--server-side",
-                "-n",
-                NS,
-                "-f",
-                &repo(&format!("manifests/examples/{f}"))
-                    .display()
-                    .to_string(),
-            ],
-            None,
-        )?;
+        s.apply_path(NS, &repo(&format!("manifests/examples/{f}")))?;
     }
     let topics: Api<KafkaTopic> = Api::namespaced(s.client.clone(), NS);
     let users: Api<KafkaUser> = Api::namespaced(s.client.clone(), NS);
-    wait(
-        &s,
+    s.wait(
+        NS,
         "KafkaTopic my-topic Ready",
         Duration::from_secs(120),
         || async {
@@ -414,8 +260,8 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
     )
     .await?;
     for u in ["my-scram-user", "my-tls-user"] {
-        wait(
-            &s,
+        s.wait(
+            NS,
             &format!("KafkaUser {u} Ready"),
             Duration::from_secs(120),
             || async {
@@ -431,31 +277,25 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
         )
         .await?;
     }
-    let write = |name: &str, content: Vec<u8>| stack::private_file(dir.path(), name, &content);
-    write(
-        "cluster-ca.crt",
-        secret_value(&s, "my-cluster-cluster-ca-cert", "ca.crt").await?,
-    )?;
-    write(
-        "scram-password",
-        secret_value(&s, "my-scram-user", "password").await?,
-    )?;
-    write(
-        "tls-user.crt",
-        secret_value(&s, "my-tls-user", "user.crt").await?,
-    )?;
-    write(
-        "tls-user.key",
-        secret_value(&s, "my-tls-user", "user.key").await?,
-    )?;
-    write(
-        "operator.crt",
-        secret_value(&s, "my-cluster-cluster-operator-certs", "tls.crt").await?,
-    )?;
-    write(
-        "operator.key",
-        secret_value(&s, "my-cluster-cluster-operator-certs", "tls.key").await?,
-    )?;
+    // The files the clients read: (file, Secret, key).
+    for (file, secret, key) in [
+        ("cluster-ca.crt", "my-cluster-cluster-ca-cert", "ca.crt"),
+        ("scram-password", "my-scram-user", "password"),
+        ("tls-user.crt", "my-tls-user", "user.crt"),
+        ("tls-user.key", "my-tls-user", "user.key"),
+        (
+            "operator.crt",
+            "my-cluster-cluster-operator-certs",
+            "tls.crt",
+        ),
+        (
+            "operator.key",
+            "my-cluster-cluster-operator-certs",
+            "tls.key",
+        ),
+    ] {
+        stack::private_file(dir.path(), file, &secret_value(&s, secret, key).await?)?;
+    }
     let c = Clients {
         s: &s,
         dir: dir.path(),
@@ -471,15 +311,7 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
         "consume", "--topic", "my-topic", "--group", "my-group", "--count", "20",
     ])?;
     ensure!(got["received"].as_u64() >= Some(20), "SCRAM consume: {got}");
-    let denied = c.scram(&[
-        "produce",
-        "--topic",
-        "not-my-topic",
-        "--count",
-        "1",
-        "--timeout-secs",
-        "15",
-    ])?;
+    let denied = c.scram(&produce_one("not-my-topic"))?;
     ensure!(
         authorization_denied(&denied),
         "SCRAM produce outside its ACLs must be denied: {denied}"
@@ -495,30 +327,14 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
         "20",
     ])?;
     ensure!(got["received"].as_u64() >= Some(20), "TLS consume: {got}");
-    let denied = c.tls(&[
-        "produce",
-        "--topic",
-        "my-topic",
-        "--count",
-        "1",
-        "--timeout-secs",
-        "15",
-    ])?;
+    let denied = c.tls(&produce_one("my-topic"))?;
     ensure!(
         authorization_denied(&denied),
         "TLS produce without Write must be denied: {denied}"
     );
     // The plain listener carries no identity: with `authorization: simple` its anonymous
     // clients are refused.
-    let denied = c.plain(&[
-        "produce",
-        "--topic",
-        "my-topic",
-        "--count",
-        "1",
-        "--timeout-secs",
-        "15",
-    ])?;
+    let denied = c.plain(&produce_one("my-topic"))?;
     ensure!(
         authorization_denied(&denied),
         "anonymous produce on plain must be denied: {denied}"
@@ -538,8 +354,8 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
         made["results"][0] == "created made-in-kafka",
         "create-topic: {made}"
     );
-    wait(
-        &s,
+    s.wait(
+        NS,
         "KafkaTopic for made-in-kafka",
         Duration::from_secs(120),
         || async {
@@ -559,7 +375,7 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
     //    acks=all producer writes to my-topic (replicas 3, min.insync.replicas 2). The cluster
     //    operator's pod is killed halfway; its successor must finish the roll.
     let pods: Api<Pod> = Api::namespaced(s.client.clone(), NS);
-    let before = kafka_pods(&pods).await?;
+    let before = kafka_pods(&pods, CLUSTER).await?;
     ensure!(before.len() == 4, "4 Kafka pods expected: {before:?}");
     let stop = dir.path().join("stop-producer");
     let mut producer_args = args(&[
@@ -605,7 +421,7 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
     let mut operator_killed = false;
     let deadline = Instant::now() + Duration::from_secs(900);
     loop {
-        let now = kafka_pods(&pods).await?;
+        let now = kafka_pods(&pods, CLUSTER).await?;
         let unready: Vec<&String> = before
             .keys()
             .filter(|n| !now.get(*n).is_some_and(|(_, r)| *r))
@@ -641,14 +457,14 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
             }
             operator_killed = true;
         }
-        if replaced.len() == before.len() && kafka_ready(&kafkas).await.is_ok() {
+        if replaced.len() == before.len() && kafka_ready(&kafkas, CLUSTER).await.is_ok() {
             break;
         }
         if Instant::now() > deadline {
             std::fs::write(&stop, b"")?;
             bail!(
                 "roll did not finish: replaced {replaced:?}\n{}",
-                diagnostics(&s).await
+                s.diagnostics(NS).await
             );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -694,8 +510,8 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
         nix::unistd::Pid::from_raw(pid as i32),
         nix::sys::signal::Signal::SIGKILL,
     )?;
-    wait(
-        &s,
+    s.wait(
+        NS,
         "broker restarted by the agent",
         Duration::from_secs(180),
         || async {
@@ -711,11 +527,11 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
         },
     )
     .await?;
-    wait(
-        &s,
+    s.wait(
+        NS,
         "Kafka Ready after the broker restart",
         Duration::from_secs(300),
-        || kafka_ready(&kafkas),
+        || kafka_ready(&kafkas, CLUSTER),
     )
     .await?;
     let sent = c.scram(&["produce", "--topic", "my-topic", "--count", "5"])?;
@@ -762,8 +578,8 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
     topics
         .delete_collection(&DeleteParams::default(), &ListParams::default())
         .await?;
-    wait(
-        &s,
+    s.wait(
+        NS,
         "KafkaTopics deleted",
         Duration::from_secs(120),
         || async {
@@ -783,57 +599,18 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
     let services: Api<Service> = Api::namespaced(s.client.clone(), NS);
     let secrets: Api<Secret> = Api::namespaced(s.client.clone(), NS);
     let cms: Api<ConfigMap> = Api::namespaced(s.client.clone(), NS);
-    wait(
-        &s,
+    s.wait(
+        NS,
         "every child of my-cluster gone",
         Duration::from_secs(180),
         || async {
             let lp = ListParams::default().labels(CHILDREN);
             let mut left = BTreeSet::new();
-            let e = |e: kube::Error| e.to_string();
-            left.extend(
-                pods.list(&lp)
-                    .await
-                    .map_err(e)?
-                    .items
-                    .into_iter()
-                    .filter_map(|o| o.metadata.name.map(|n| format!("pod/{n}"))),
-            );
-            left.extend(
-                services
-                    .list(&lp)
-                    .await
-                    .map_err(e)?
-                    .items
-                    .into_iter()
-                    .filter_map(|o| o.metadata.name.map(|n| format!("service/{n}"))),
-            );
-            left.extend(
-                secrets
-                    .list(&lp)
-                    .await
-                    .map_err(e)?
-                    .items
-                    .into_iter()
-                    .filter_map(|o| o.metadata.name.map(|n| format!("secret/{n}"))),
-            );
-            left.extend(
-                cms.list(&lp)
-                    .await
-                    .map_err(e)?
-                    .items
-                    .into_iter()
-                    .filter_map(|o| o.metadata.name.map(|n| format!("configmap/{n}"))),
-            );
-            left.extend(
-                deployments
-                    .list(&lp)
-                    .await
-                    .map_err(e)?
-                    .items
-                    .into_iter()
-                    .filter_map(|o| o.metadata.name.map(|n| format!("deployment/{n}"))),
-            );
+            left.extend(stack::names(&pods, &lp, "pod").await?);
+            left.extend(stack::names(&services, &lp, "service").await?);
+            left.extend(stack::names(&secrets, &lp, "secret").await?);
+            left.extend(stack::names(&cms, &lp, "configmap").await?);
+            left.extend(stack::names(&deployments, &lp, "deployment").await?);
             if left.is_empty() {
                 Ok(())
             } else {
@@ -844,8 +621,8 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
     .await?;
     // Claims go with the cluster only where the pool says deleteClaim.
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(s.client.clone(), NS);
-    wait(
-        &s,
+    s.wait(
+        NS,
         "broker claims deleted, controller claim kept",
         Duration::from_secs(120),
         || async {
@@ -996,14 +773,16 @@ async fn scale_brokers(s: &Stack, c: &Clients<'_>, dir: &Path) -> Result<()> {
         .patch("broker", &PatchParams::default(), &replicas(4))
         .await?;
     let new_pod = "my-cluster-broker-4";
-    wait(
-        s,
+    s.wait(
+        NS,
         "the fourth broker Ready",
         Duration::from_secs(300),
         || async {
-            let ready = kafka_pods(&pods).await.map_err(|e| e.to_string())?;
+            let ready = kafka_pods(&pods, CLUSTER)
+                .await
+                .map_err(|e| e.to_string())?;
             match ready.get(new_pod) {
-                Some((_, true)) => kafka_ready(&kafkas).await,
+                Some((_, true)) => kafka_ready(&kafkas, CLUSTER).await,
                 other => Err(format!("{other:?}")),
             }
         },
@@ -1020,21 +799,22 @@ async fn scale_brokers(s: &Stack, c: &Clients<'_>, dir: &Path) -> Result<()> {
         NS,
         "apiVersion: kafka.oxbow.rs/v1beta1\nkind: KafkaTopic\nmetadata:\n  name: after-scale-up\n  labels:\n    oxbow.rs/cluster: my-cluster\nspec:\n  partitions: 8\n  replicas: 3\n",
     )?;
-    let on_new = wait(
-        s,
-        "the new topic has replicas on broker 4",
-        Duration::from_secs(120),
-        || async {
-            let md = c.operator(&["metadata"]).map_err(|e| e.to_string())?;
-            let on = replicas_on(&md, 4);
-            if on.iter().any(|(t, _, _)| t == "after-scale-up") {
-                Ok(on)
-            } else {
-                Err(format!("{md}"))
-            }
-        },
-    )
-    .await?;
+    let on_new = s
+        .wait(
+            NS,
+            "the new topic has replicas on broker 4",
+            Duration::from_secs(120),
+            || async {
+                let md = c.operator(&["metadata"]).map_err(|e| e.to_string())?;
+                let on = replicas_on(&md, 4);
+                if on.iter().any(|(t, _, _)| t == "after-scale-up") {
+                    Ok(on)
+                } else {
+                    Err(format!("{md}"))
+                }
+            },
+        )
+        .await?;
     eprintln!(
         "broker 4 holds {} replicas after the scale-up",
         on_new.len()
@@ -1044,8 +824,8 @@ async fn scale_brokers(s: &Stack, c: &Clients<'_>, dir: &Path) -> Result<()> {
     pools
         .patch("broker", &PatchParams::default(), &replicas(3))
         .await?;
-    wait(
-        s,
+    s.wait(
+        NS,
         "scale-down refused with a Warning",
         Duration::from_secs(120),
         || async {
@@ -1067,21 +847,23 @@ async fn scale_brokers(s: &Stack, c: &Clients<'_>, dir: &Path) -> Result<()> {
     )
     .await?;
     ensure!(
-        kafka_pods(&pods).await?.contains_key(new_pod),
+        kafka_pods(&pods, CLUSTER).await?.contains_key(new_pod),
         "the broker must stay while it holds replicas"
     );
     // Allowed once its replicas are moved away.
     move_replicas_off(c, dir, 4, &[0, 1, 2]).await?;
-    wait(
-        s,
+    s.wait(
+        NS,
         "broker 4 removed after its replicas moved",
         Duration::from_secs(300),
         || async {
-            let now = kafka_pods(&pods).await.map_err(|e| e.to_string())?;
+            let now = kafka_pods(&pods, CLUSTER)
+                .await
+                .map_err(|e| e.to_string())?;
             if now.contains_key(new_pod) {
                 return Err(format!("{:?}", now.keys()));
             }
-            kafka_ready(&kafkas).await
+            kafka_ready(&kafkas, CLUSTER).await
         },
     )
     .await?;

@@ -254,30 +254,23 @@ async fn config_map_files(
     optional: Option<bool>,
 ) -> Result<Files, VolumeError> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    let source = format!("configMap {ns}/{name}");
-    let Some(cm) = get(&api, name, volume).await? else {
-        return if optional == Some(true) {
-            Ok(Files::new())
-        } else {
-            Err(VolumeError::Missing {
-                volume: volume.to_owned(),
-                what: source,
-            })
-        };
-    };
-    let mut data: BTreeMap<String, Vec<u8>> = cm
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.into_bytes()))
-        .collect();
-    data.extend(
-        cm.binary_data
+    let data = get(&api, name, volume).await?.map(|cm| {
+        let mut data: BTreeMap<String, Vec<u8>> = cm
+            .data
             .unwrap_or_default()
             .into_iter()
-            .map(|(k, v)| (k, v.0)),
-    );
-    select(data, items, mode, volume, &source)
+            .map(|(k, v)| (k, v.into_bytes()))
+            .collect();
+        data.extend(
+            cm.binary_data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0)),
+        );
+        data
+    });
+    let source = format!("configMap {ns}/{name}");
+    source_files(data, items, mode, optional, volume, &source)
 }
 
 async fn secret_files(
@@ -290,31 +283,44 @@ async fn secret_files(
     optional: Option<bool>,
 ) -> Result<Files, VolumeError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), ns);
-    let source = format!("secret {ns}/{name}");
-    let Some(secret) = get(&api, name, volume).await? else {
-        return if optional == Some(true) {
-            Ok(Files::new())
-        } else {
-            Err(VolumeError::Missing {
-                volume: volume.to_owned(),
-                what: source,
-            })
-        };
-    };
-    let mut data: BTreeMap<String, Vec<u8>> = secret
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
-    data.extend(
-        secret
-            .string_data
+    let data = get(&api, name, volume).await?.map(|secret| {
+        let mut data: BTreeMap<String, Vec<u8>> = secret
+            .data
             .unwrap_or_default()
             .into_iter()
-            .map(|(k, v)| (k, v.into_bytes())),
-    );
-    select(data, items, mode, volume, &source)
+            .map(|(k, v)| (k, v.0))
+            .collect();
+        data.extend(
+            secret
+                .string_data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.into_bytes())),
+        );
+        data
+    });
+    let source = format!("secret {ns}/{name}");
+    source_files(data, items, mode, optional, volume, &source)
+}
+
+/// The files of a ConfigMap or Secret `source` whose `data` was read (`None`: it does not
+/// exist): none when the volume marks it optional, else [`VolumeError::Missing`].
+fn source_files(
+    data: Option<BTreeMap<String, Vec<u8>>>,
+    items: Option<&[KeyToPath]>,
+    mode: u32,
+    optional: Option<bool>,
+    volume: &str,
+    source: &str,
+) -> Result<Files, VolumeError> {
+    match data {
+        Some(data) => select(data, items, mode, volume, source),
+        None if optional == Some(true) => Ok(Files::new()),
+        None => Err(VolumeError::Missing {
+            volume: volume.to_owned(),
+            what: source.to_owned(),
+        }),
+    }
 }
 
 async fn get<K>(api: &Api<K>, name: &str, volume: &str) -> Result<Option<K>, VolumeError>
@@ -604,6 +610,19 @@ mod tests {
         assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"3");
         assert!(!dir.path().join("sub/b").exists());
         assert!(write_files(dir.path(), &vec![("../x".into(), vec![], 0o644)], None).is_err());
+    }
+
+    #[test]
+    fn a_missing_source_is_named_unless_optional() {
+        let data = BTreeMap::from([("k".to_owned(), b"v".to_vec())]);
+        let files = source_files(Some(data), None, 0o600, None, "vol", "secret ns/s").unwrap();
+        assert_eq!(files, vec![("k".to_owned(), b"v".to_vec(), 0o600)]);
+        let none = source_files(None, None, 0o644, Some(true), "vol", "secret ns/s").unwrap();
+        assert!(none.is_empty());
+        for optional in [None, Some(false)] {
+            let err = source_files(None, None, 0o644, optional, "vol", "secret ns/s").unwrap_err();
+            assert_eq!(err.to_string(), "volume \"vol\": secret ns/s not found");
+        }
     }
 
     #[test]

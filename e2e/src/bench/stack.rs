@@ -20,7 +20,7 @@ use super::*;
 use anyhow::ensure;
 use e2e::{
     objects,
-    stack::{self, Stack, eventually},
+    stack::{self, Stack, deployment_available, eventually, kafka_pods, kafka_ready, to_yaml},
 };
 use k8s_openapi::api::{
     apps::v1::Deployment,
@@ -36,8 +36,6 @@ const NS: &str = "oxbow-bench";
 const KAFKA: &str = "my-cluster";
 /// Every object Oxbow makes for the example cluster, and its node pools.
 const CLUSTER_OBJECTS: &str = "oxbow.rs/cluster=my-cluster";
-/// The example cluster's Kafka node pods.
-const KAFKA_PODS: &str = "oxbow.rs/cluster=my-cluster,oxbow.rs/name=my-cluster-kafka";
 /// Nodes of the example cluster as the bench changes it: one controller, three brokers.
 const NODES: usize = 4;
 /// The memory target of the cluster operator.
@@ -244,15 +242,6 @@ fn install_documents() -> Result<Vec<Value>> {
     Ok(docs)
 }
 
-fn to_yaml(docs: &[Value]) -> Result<String> {
-    let mut out = String::new();
-    for doc in docs {
-        out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(doc)?);
-    }
-    Ok(out)
-}
-
 /// The namespace, as README tells users to make it, then the bundle; waits for the operator.
 async fn install(s: &Stack) -> Result<()> {
     s.apply(
@@ -274,8 +263,8 @@ async fn install(s: &Stack) -> Result<()> {
         Some(&to_yaml(&install_documents()?)?),
     )?;
     let deployments: Api<Deployment> = Api::namespaced(s.client.clone(), NS);
-    wait(
-        s,
+    s.wait(
+        NS,
         "Deployment oxbow-cluster-operator available",
         AVAILABLE_DEADLINE,
         || deployment_available(&deployments, "oxbow-cluster-operator"),
@@ -389,23 +378,6 @@ async fn delete_kafka(s: &Stack) -> Result<()> {
 // One run
 // ---------------------------------------------------------------------------------------------
 
-/// The example node pools changed as `node_pools()` of e2e/tests/full_stack.rs changes them
-/// (one controller, four nodes in all; 1 GiB persistent claims, since a lone KRaft controller on
-/// ephemeral storage would lose the metadata when it restarts), except that both pools delete
-/// their claims with the cluster, so that every run starts from nothing.
-fn node_pools() -> Result<String> {
-    let mut docs =
-        objects::documents(&objects::repo().join("manifests/examples/kafka-node-pools.yaml"))?;
-    for doc in &mut docs {
-        if doc["metadata"]["name"] == "controller" {
-            doc["spec"]["replicas"] = json!(1);
-        }
-        doc["spec"]["storage"] =
-            json!({"type": "persistent-claim", "size": "1Gi", "deleteClaim": true});
-    }
-    to_yaml(&docs)
-}
-
 async fn one_run(s: &Stack, args: &StackArgs) -> Result<RunFigures> {
     let kafkas: Api<Kafka> = Api::namespaced(s.client.clone(), NS);
     let pods: Api<Pod> = Api::namespaced(s.client.clone(), NS);
@@ -414,26 +386,17 @@ async fn one_run(s: &Stack, args: &StackArgs) -> Result<RunFigures> {
 
     // The example cluster, applied the way README says, until Ready.
     let started = Instant::now();
-    s.kubectl(
-        &[
-            "apply",
-            "--server-side",
-            "-n",
-            NS,
-            "-f",
-            &example.display().to_string(),
-        ],
-        None,
-    )?;
+    s.apply_path(NS, &example)?;
+    // Both pools delete their claims with the cluster, so that every run starts from nothing.
     s.kubectl(
         &["apply", "--server-side", "-n", NS, "-f", "-"],
-        Some(&node_pools()?),
+        Some(&stack::example_node_pools(true, true)?),
     )?;
-    wait(
-        s,
+    s.wait(
+        NS,
         "Kafka my-cluster Ready",
         Duration::from_secs(args.ready_deadline_seconds),
-        || kafka_ready(&kafkas),
+        || kafka_ready(&kafkas, KAFKA),
     )
     .await?;
     let kafka_ready_seconds = secs(started.elapsed());
@@ -441,14 +404,14 @@ async fn one_run(s: &Stack, args: &StackArgs) -> Result<RunFigures> {
     // The entity operators start after Ready; the roll is timed once they run, so that their
     // start-up does not share the cores with it.
     for d in ["my-cluster-topic-operator", "my-cluster-user-operator"] {
-        wait(s, &format!("{d} available"), AVAILABLE_DEADLINE, || {
+        s.wait(NS, &format!("{d} available"), AVAILABLE_DEADLINE, || {
             deployment_available(&deployments, d)
         })
         .await?;
     }
 
     // A manual rolling restart of every node, until each pod was replaced and the Kafka is Ready.
-    let before = kafka_pods(&pods).await?;
+    let before = kafka_pods(&pods, KAFKA).await?;
     ensure!(
         before.len() == NODES,
         "{NODES} Kafka pods expected, found {:?}",
@@ -466,12 +429,14 @@ async fn one_run(s: &Stack, args: &StackArgs) -> Result<RunFigures> {
         .await
         .context("annotating the Kafka for a manual rolling update")?;
     let most_down = Cell::new(0usize);
-    wait(
-        s,
+    s.wait(
+        NS,
         "rolling restart of every Kafka node",
         Duration::from_secs(args.roll_deadline_seconds),
         || async {
-            let now = kafka_pods(&pods).await.map_err(|e| format!("{e:#}"))?;
+            let now = kafka_pods(&pods, KAFKA)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
             let down = before
                 .keys()
                 .filter(|n| !now.get(*n).is_some_and(|(_, ready)| *ready))
@@ -487,7 +452,7 @@ async fn one_run(s: &Stack, args: &StackArgs) -> Result<RunFigures> {
             if replaced.len() < before.len() {
                 return Err(format!("replaced and Ready: {replaced:?}"));
             }
-            kafka_ready(&kafkas).await
+            kafka_ready(&kafkas, KAFKA).await
         },
     )
     .await?;
@@ -504,8 +469,8 @@ async fn one_run(s: &Stack, args: &StackArgs) -> Result<RunFigures> {
     let teardown_started = Instant::now();
     delete_topics(s).await?;
     delete_kafka(s).await?;
-    wait(
-        s,
+    s.wait(
+        NS,
         "my-cluster, its pools, pods, claims and Services gone",
         CLEANUP_DEADLINE,
         || leftovers(s),
@@ -518,51 +483,6 @@ async fn one_run(s: &Stack, args: &StackArgs) -> Result<RunFigures> {
         peak_rss_mib,
         teardown_seconds: secs(teardown_started.elapsed()),
     })
-}
-
-/// `Ok` once the Kafka is `Ready=True` for its current generation.
-async fn kafka_ready(api: &Api<Kafka>) -> Result<(), String> {
-    let k = api.get(KAFKA).await.map_err(|e| e.to_string())?;
-    let status = k.status.as_ref();
-    let conditions = status.and_then(|s| s.conditions.as_deref()).unwrap_or(&[]);
-    let observed = status.and_then(|s| s.observed_generation);
-    if is_ready(conditions) && observed.is_some() && observed == k.metadata.generation {
-        Ok(())
-    } else {
-        Err(format!(
-            "generation {:?}, observed {observed:?}, conditions {}",
-            k.metadata.generation,
-            serde_json::to_string(conditions).unwrap_or_default()
-        ))
-    }
-}
-
-async fn deployment_available(api: &Api<Deployment>, name: &str) -> Result<(), String> {
-    let d = api.get(name).await.map_err(|e| e.to_string())?;
-    let available = d.status.as_ref().and_then(|s| s.available_replicas);
-    if available.unwrap_or(0) >= 1 {
-        Ok(())
-    } else {
-        Err(format!("{name}: {:?}", d.status))
-    }
-}
-
-fn pod_ready(p: &Pod) -> bool {
-    p.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-/// The Kafka node pods not being deleted, by name: (uid, Ready).
-async fn kafka_pods(pods: &Api<Pod>) -> Result<BTreeMap<String, (String, bool)>> {
-    let list = pods.list(&ListParams::default().labels(KAFKA_PODS)).await?;
-    Ok(list
-        .items
-        .iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .map(|p| (p.name_any(), (p.uid().unwrap_or_default(), pod_ready(p))))
-        .collect())
 }
 
 /// Peak RSS of the container of the one running pod `selector` picks, once it can be read.
@@ -598,101 +518,30 @@ async fn peak_rss(s: &Stack, selector: &str, container: &str) -> Result<f64> {
 /// `Ok` once the Kafka, its pools and every pod, claim and Service of the cluster are gone
 /// (also those still terminating).
 async fn leftovers(s: &Stack) -> Result<(), String> {
-    let e = |e: kube::Error| e.to_string();
     let lp = ListParams::default().labels(CLUSTER_OBJECTS);
     let mut left = Vec::new();
     let kafkas: Api<Kafka> = Api::namespaced(s.client.clone(), NS);
-    if kafkas.get_opt(KAFKA).await.map_err(e)?.is_some() {
+    if kafkas
+        .get_opt(KAFKA)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
         left.push(format!("kafka/{KAFKA}"));
     }
     let pools: Api<KafkaNodePool> = Api::namespaced(s.client.clone(), NS);
-    left.extend(
-        pools
-            .list(&lp)
-            .await
-            .map_err(e)?
-            .items
-            .iter()
-            .map(|o| format!("kafkanodepool/{}", o.name_any())),
-    );
+    left.extend(stack::names(&pools, &lp, "kafkanodepool").await?);
     let pods: Api<Pod> = Api::namespaced(s.client.clone(), NS);
-    left.extend(
-        pods.list(&lp)
-            .await
-            .map_err(e)?
-            .items
-            .iter()
-            .map(|o| format!("pod/{}", o.name_any())),
-    );
+    left.extend(stack::names(&pods, &lp, "pod").await?);
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(s.client.clone(), NS);
-    left.extend(
-        claims
-            .list(&lp)
-            .await
-            .map_err(e)?
-            .items
-            .iter()
-            .map(|o| format!("pvc/{}", o.name_any())),
-    );
+    left.extend(stack::names(&claims, &lp, "pvc").await?);
     let services: Api<Service> = Api::namespaced(s.client.clone(), NS);
-    left.extend(
-        services
-            .list(&lp)
-            .await
-            .map_err(e)?
-            .items
-            .iter()
-            .map(|o| format!("service/{}", o.name_any())),
-    );
+    left.extend(stack::names(&services, &lp, "service").await?);
     if left.is_empty() {
         Ok(())
     } else {
         Err(format!("{left:?}"))
     }
-}
-
-/// [`eventually`], with the namespace's pods and the cluster operator's log tail on failure.
-async fn wait<T, F, Fut>(s: &Stack, what: &str, deadline: Duration, check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    match eventually(what, deadline, check).await {
-        Ok(v) => Ok(v),
-        Err(e) => bail!("{e:#}{}", diagnostics(s).await),
-    }
-}
-
-async fn diagnostics(s: &Stack) -> String {
-    let pods: Api<Pod> = Api::namespaced(s.client.clone(), NS);
-    let Ok(list) = pods.list(&ListParams::default()).await else {
-        return String::new();
-    };
-    let mut out = String::new();
-    for p in &list.items {
-        let phase = p.status.as_ref().and_then(|s| s.phase.clone());
-        out.push_str(&format!(
-            "\npod {}: phase {phase:?}, ready {}",
-            p.name_any(),
-            pod_ready(p)
-        ));
-    }
-    let (selector, container) = OPERATORS[0];
-    let operators = pods
-        .list(&ListParams::default().labels(selector))
-        .await
-        .map(|l| l.items)
-        .unwrap_or_default();
-    for p in &operators {
-        let log = s.container_log(NS, &p.name_any(), container);
-        let tail: Vec<&str> = log.lines().rev().take(20).collect();
-        out.push_str(&format!(
-            "\n--- {}/{container} log tail:\n{}",
-            p.name_any(),
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        ));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -727,9 +576,10 @@ mod tests {
 
     #[test]
     fn the_pools_make_four_nodes_that_delete_their_claims() {
-        let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&node_pools().unwrap())
-            .map(|d| serde::Deserialize::deserialize(d).unwrap())
-            .collect();
+        let docs: Vec<Value> =
+            serde_yaml::Deserializer::from_str(&stack::example_node_pools(true, true).unwrap())
+                .map(|d| serde::Deserialize::deserialize(d).unwrap())
+                .collect();
         let replicas: u64 = docs
             .iter()
             .map(|d| d["spec"]["replicas"].as_u64().unwrap())
