@@ -490,11 +490,18 @@ async fn partition_states_name_leader_replicas_and_isr_among_the_brokers() {
         .1
         .as_ref()
         .unwrap();
-    let rf = admin.describe_topics([&topic]).await.unwrap()[0]
-        .1
-        .as_ref()
-        .unwrap()
-        .replication_factor;
+    // The broker answering may not know the new topic yet (metadata propagates): retry.
+    let rf = eventually("the new topic described", || async {
+        let r = admin
+            .describe_topics([&topic])
+            .await
+            .map_err(|e| e.to_string())?;
+        r[0].1
+            .as_ref()
+            .map(|d| d.replication_factor)
+            .map_err(|e| e.to_string())
+    })
+    .await;
     assert!(rf >= 1 && rf <= brokers.len(), "rf {rf} of {brokers:?}");
 
     // A new partition may report its ISR before every follower caught up: wait for all in sync.
