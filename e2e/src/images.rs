@@ -43,7 +43,6 @@ use std::{
     io::ErrorKind,
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
-    process::Command,
 };
 
 use anyhow::{Context, Result, bail, ensure};
@@ -505,20 +504,7 @@ fn ensure_tools_libs(version: &str) -> Result<PathBuf> {
     let pom = work.join("pom.xml");
     fs::write(&pom, tools_pom(version)).with_context(|| format!("writing {}", pom.display()))?;
     let out_dir = work.join("libs");
-    let output = Command::new("mvn")
-        .arg("-q")
-        .arg("-B")
-        .arg("-f")
-        .arg(&pom)
-        .arg(format!(
-            "-Dmaven.repo.local={}",
-            cache_dir().join("maven-repo").display()
-        ))
-        .arg("dependency:copy-dependencies")
-        .arg("-DincludeScope=runtime")
-        .arg(format!("-DoutputDirectory={}", out_dir.display()))
-        .output()
-        .context("running mvn (is Maven installed and on PATH?)")?;
+    let output = crate::kafka::maven_copy_dependencies(&pom, &out_dir)?;
     if !output.status.success() {
         let _ = fs::remove_dir_all(&work);
         bail!(

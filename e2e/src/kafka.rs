@@ -205,6 +205,25 @@ fn libs_pom() -> String {
 
 /// The folder of Kafka's runtime jars (use as `-cp '<dir>/*'`), resolved with Maven on first use
 /// and cached under [`cache_dir`] by Kafka and log4j version. Blocking: minutes when cold.
+/// Runs Maven on `pom` to copy its runtime dependencies into `out_dir`, with the Maven
+/// repository cached under the cache folder.
+pub(crate) fn maven_copy_dependencies(pom: &Path, out_dir: &Path) -> Result<std::process::Output> {
+    Command::new("mvn")
+        .arg("-q")
+        .arg("-B")
+        .arg("-f")
+        .arg(pom)
+        .arg(format!(
+            "-Dmaven.repo.local={}",
+            cache_dir().join("maven-repo").display()
+        ))
+        .arg("dependency:copy-dependencies")
+        .arg("-DincludeScope=runtime")
+        .arg(format!("-DoutputDirectory={}", out_dir.display()))
+        .output()
+        .context("running mvn (is Maven installed and on PATH?)")
+}
+
 pub fn ensure_libs() -> Result<PathBuf> {
     let root = cache_dir().join(format!(
         "kafka-{}-log4j-{}",
@@ -225,20 +244,7 @@ pub fn ensure_libs() -> Result<PathBuf> {
     let pom = work.join("pom.xml");
     fs::write(&pom, libs_pom())?;
     let out_dir = work.join("libs");
-    let output = Command::new("mvn")
-        .arg("-q")
-        .arg("-B")
-        .arg("-f")
-        .arg(&pom)
-        .arg(format!(
-            "-Dmaven.repo.local={}",
-            cache_dir().join("maven-repo").display()
-        ))
-        .arg("dependency:copy-dependencies")
-        .arg("-DincludeScope=runtime")
-        .arg(format!("-DoutputDirectory={}", out_dir.display()))
-        .output()
-        .context("running mvn (is Maven installed and on PATH?)")?;
+    let output = maven_copy_dependencies(&pom, &out_dir)?;
     if !output.status.success() {
         bail!(
             "mvn could not resolve Kafka {} ({}):\n{}{}",

@@ -442,35 +442,7 @@ fn initial_client_hosts() -> String {
 }
 
 fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .context("running ip (is iproute2 installed?)")?;
-    if !out.status.success() {
-        bail!(
-            "`ip {}` failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
-}
-
-fn ip_stdout(args: &[&str]) -> Result<String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .context("running ip (is iproute2 installed?)")?;
-    if !out.status.success() {
-        bail!(
-            "`ip {}` failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    agent::net::ip(args).map(|_| ())
 }
 
 fn link_exists(name: &str) -> bool {
@@ -549,44 +521,12 @@ fn network_up(nodes: u8, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Names of the testbed's network namespaces (pods' and the client's).
-fn testbed_netns() -> Result<Vec<String>> {
-    Ok(ip_stdout(&["netns", "list"])?
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(agent::NETNS_PREFIX))
-        .map(str::to_owned)
-        .collect())
-}
-
-fn pids_in(netns: &str) -> Vec<i32> {
-    ip_stdout(&["netns", "pids", netns])
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
-
 /// Kills what runs in the testbed's namespaces, deletes them, the bridge, their `/etc/netns`
 /// folders and the owner mark. Tries every step and reports what failed.
 fn network_down() -> Result<()> {
-    use nix::{
-        sys::signal::{Signal, kill},
-        unistd::Pid,
-    };
     let mut errors = Vec::new();
-    for ns in testbed_netns()? {
-        let start = Instant::now();
-        loop {
-            let pids = pids_in(&ns);
-            if pids.is_empty() || start.elapsed() > Duration::from_secs(5) {
-                break;
-            }
-            for pid in pids {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    for ns in agent::net::list(agent::NETNS_PREFIX)? {
+        agent::net::kill_all_in(&ns);
         if let Err(e) = ip(&["netns", "del", &ns]) {
             errors.push(format!("{e:#}"));
         }

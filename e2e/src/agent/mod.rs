@@ -100,7 +100,7 @@ pub async fn run(config: AgentConfig) -> Result<()> {
     let node_ip = node_ip(config.index);
 
     // Leftovers of an earlier agent of this node (a crash): its processes and namespaces.
-    for ns in net::list(&net::node_prefix(config.index)) {
+    for ns in net::list(&net::node_prefix(config.index))? {
         warn!(netns = %ns, "removing a leftover pod network namespace");
         let _ = net::teardown(&ns);
     }

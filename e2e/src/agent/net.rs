@@ -89,19 +89,22 @@ impl Addresses {
     }
 }
 
-fn ip(args: &[&str]) -> Result<()> {
+/// Runs the `ip` tool and returns its standard output; a failure names the command and what
+/// `ip` said.
+pub fn ip(args: &[&str]) -> Result<String> {
     let out = Command::new("ip")
         .args(args)
         .output()
-        .with_context(|| format!("running ip {}", args.join(" ")))?;
+        .context("running ip (is iproute2 installed?)")?;
     if !out.status.success() {
         bail!(
-            "ip {} failed: {}",
+            "`ip {}` failed ({}): {}",
             args.join(" "),
+            out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Creates the pod's namespace, its veth pair on the bridge and its address and routes.
@@ -137,35 +140,45 @@ pub fn setup(index: u8, uid: &str, address: &str) -> Result<PodNetwork> {
 /// Kills whatever still runs in the namespace and deletes it (its veth pair goes with it).
 pub fn teardown(netns: &str) -> Result<()> {
     kill_all_in(netns);
-    ip(&["netns", "del", netns])
+    ip(&["netns", "del", netns]).map(|_| ())
 }
 
-/// SIGKILLs every process in a network namespace.
+/// The processes in a network namespace.
+pub fn pids_in(netns: &str) -> Vec<i32> {
+    ip(&["netns", "pids", netns])
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// SIGKILLs every process in a network namespace, again while new ones show up (a process may
+/// fork while dying), for at most 5 s.
 pub fn kill_all_in(netns: &str) {
-    let Ok(out) = Command::new("ip").args(["netns", "pids", netns]).output() else {
-        return;
-    };
-    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-        if let Ok(pid) = pid.parse::<i32>() {
+    let start = std::time::Instant::now();
+    loop {
+        let pids = pids_in(netns);
+        if pids.is_empty() || start.elapsed() > std::time::Duration::from_secs(5) {
+            return;
+        }
+        for pid in pids {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
 /// Network namespaces whose names start with `prefix`.
-pub fn list(prefix: &str) -> Vec<String> {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
-        return Vec::new();
-    };
-    String::from_utf8_lossy(&out.stdout)
+pub fn list(prefix: &str) -> Result<Vec<String>> {
+    Ok(ip(&["netns", "list"])?
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .filter(|n| n.starts_with(prefix))
         .map(str::to_owned)
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
