@@ -1357,3 +1357,70 @@ async fn unregister_broker_without_alter_on_the_cluster_is_cluster_authorization
     );
     assert_eq!(requests(&registry, "unregister_broker", "error"), 1);
 }
+
+/// DescribeQuorum, spoken directly (librdkafka has no call for it), reaches the active
+/// controller through any broker: the testbed's nodes are combined broker-controllers, so the
+/// voters are exactly the brokers, the leader is one of them, and no broker is an observer.
+/// DescribeCluster version 2 with the fenced brokers lists the same registrations, all
+/// unfenced, as librdkafka's DescribeCluster lists the live brokers.
+#[tokio::test]
+async fn the_metadata_quorum_and_the_registered_brokers_match_the_live_cluster() {
+    let env = env();
+    let (admin, registry) = scram_admin(&env);
+    let cluster = admin.describe_cluster().await.unwrap();
+    let mut brokers = cluster.broker_ids.clone();
+    brokers.sort_unstable();
+    assert!(!brokers.is_empty(), "{cluster:?}");
+
+    let quorum = admin.describe_quorum().await.unwrap();
+    assert_eq!(quorum.voters, brokers, "{quorum:?}");
+    let leader = quorum
+        .leader_id
+        .expect("a settled testbed has an active controller");
+    assert!(brokers.contains(&leader), "{quorum:?}");
+    assert!(quorum.leader_epoch >= 1, "{quorum:?}");
+    assert!(
+        quorum.observers.iter().all(|o| !brokers.contains(o)),
+        "{quorum:?}"
+    );
+
+    let registered = admin.registered_brokers().await.unwrap();
+    let ids: Vec<i32> = registered.iter().map(|b| b.id).collect();
+    assert_eq!(ids, brokers, "{registered:?}");
+    assert!(registered.iter().all(|b| !b.fenced), "{registered:?}");
+
+    assert_eq!(requests(&registry, "describe_quorum", "success"), 1);
+    // Both DescribeCluster calls (librdkafka's and the direct one) count under Kafka's API name.
+    assert_eq!(requests(&registry, "describe_cluster", "success"), 2);
+}
+
+/// Describing the quorum needs Describe on the cluster: a principal with no ACLs is refused
+/// with CLUSTER_AUTHORIZATION_FAILED, reported as Kafka sent it.
+#[tokio::test]
+async fn describe_quorum_without_describe_on_the_cluster_is_cluster_authorization_failed() {
+    let env = env();
+    let cn = unique("quorum");
+    let tmp = tempfile::tempdir().unwrap();
+    let leaf = env.clients_ca().unwrap().client_cert(&cn, None).unwrap();
+    let (cert, key) = (tmp.path().join("client.crt"), tmp.path().join("client.key"));
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    pki::write_private(&key, &leaf.key_pem).unwrap();
+    let registry = Registry::new();
+    let mtls = KafkaAdmin::new(
+        &KafkaConnection {
+            bootstrap_servers: env.kafka_tls_bootstrap.clone(),
+            security_protocol: SecurityProtocol::Ssl,
+            ca_file: Some(env.kafka_ca_file.clone()),
+            client_cert: Some((cert, key)),
+            sasl: None,
+        },
+        &registry,
+        ADMIN_TIMEOUT,
+    )
+    .unwrap();
+    let err = mtls.describe_quorum().await.unwrap_err();
+    assert!(matches!(err, AdminError::DescribeQuorum { .. }), "{err:?}");
+    assert_eq!(err.reason(), "ClusterAuthorizationFailed", "{err}");
+    assert_eq!(err.kafka_failure().unwrap().code, 31, "{err}");
+    assert_eq!(requests(&registry, "describe_quorum", "error"), 1);
+}

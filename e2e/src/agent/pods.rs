@@ -91,7 +91,10 @@ struct ContainerRun {
     terminated: Option<Terminated>,
     last_terminated: Option<Terminated>,
     waiting: Option<(String, String)>,
+    /// Starts after the first, counted when they happen (as the kubelet's restartCount).
     restarts: u32,
+    /// Whether the container has been started before (its next start is a restart).
+    ran_before: bool,
     backoff_step: u32,
     next_start: Instant,
     ready: bool,
@@ -113,6 +116,7 @@ impl ContainerRun {
             last_terminated: None,
             waiting: Some(("ContainerCreating".to_owned(), String::new())),
             restarts: 0,
+            ran_before: false,
             backoff_step: 0,
             next_start: Instant::now(),
             ready: false,
@@ -160,9 +164,13 @@ impl ContainerRun {
     }
 }
 
-/// Back-off before restart number `restarts` (10 s doubling to 5 min, as the kubelet). Pure.
-pub fn backoff(restarts: u32) -> Duration {
-    Duration::from_secs((10u64 << restarts.min(5)).min(300))
+/// Wait before the restart that follows exit number `exits` (counted from 0 since the last
+/// long run): none after the first exit, then 10 s doubling to 5 min, as the kubelet. Pure.
+pub fn restart_delay(exits: u32) -> Duration {
+    match exits {
+        0 => Duration::ZERO,
+        n => Duration::from_secs((10u64 << (n - 1).min(5)).min(300)),
+    }
 }
 
 struct Worker {
@@ -422,20 +430,24 @@ impl Worker {
                 if ran > Duration::from_secs(600) {
                     c.backoff_step = 0;
                 }
-                let wait = backoff(c.backoff_step);
+                // As the kubelet: the first restart is immediate, then 10 s doubling to 5 min.
+                let wait = restart_delay(c.backoff_step);
                 c.next_start = Instant::now() + wait;
                 c.backoff_step += 1;
-                c.restarts += 1;
                 c.last_terminated = Some(t);
                 c.terminated = None;
-                c.waiting = Some((
-                    "CrashLoopBackOff".to_owned(),
-                    format!(
-                        "back-off {}s restarting failed container={}",
-                        wait.as_secs(),
-                        c.spec.name
-                    ),
-                ));
+                c.waiting = Some(if wait.is_zero() {
+                    ("ContainerCreating".to_owned(), String::new())
+                } else {
+                    (
+                        "CrashLoopBackOff".to_owned(),
+                        format!(
+                            "back-off {}s restarting failed container={}",
+                            wait.as_secs(),
+                            c.spec.name
+                        ),
+                    )
+                });
             } else {
                 c.terminated = Some(t);
                 c.waiting = None;
@@ -634,6 +646,10 @@ impl Worker {
         });
         c.waiting = None;
         c.started = c.spec.startup_probe.is_none();
+        if c.ran_before {
+            c.restarts += 1;
+        }
+        c.ran_before = true;
         Ok(())
     }
 
@@ -999,9 +1015,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_from_ten_seconds_to_five_minutes() {
-        let secs: Vec<u64> = (0..8).map(|n| backoff(n).as_secs()).collect();
-        assert_eq!(secs, [10, 20, 40, 80, 160, 300, 300, 300]);
+    fn first_restart_is_immediate_then_back_off_doubles_from_ten_seconds_to_five_minutes() {
+        let secs: Vec<u64> = (0..9).map(|n| restart_delay(n).as_secs()).collect();
+        assert_eq!(secs, [0, 10, 20, 40, 80, 160, 300, 300, 300]);
     }
 
     #[test]

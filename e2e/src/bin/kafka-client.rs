@@ -79,6 +79,9 @@ enum Cmd {
     },
     /// Print every topic's partitions with their replicas and in-sync replicas.
     Metadata,
+    /// Print the KRaft quorum (active controller, voters, observers) and every broker
+    /// registration, fenced ones included (Kafka protocol, as the cluster operator asks).
+    Quorum,
     /// Read messages from the beginning of a topic until --count arrived or --timeout-secs passed.
     Consume {
         #[arg(long)]
@@ -116,6 +119,23 @@ fn config(c: &Connection) -> Result<ClientConfig> {
             .set("sasl.password", password.trim());
     }
     Ok(cfg)
+}
+
+/// The same connection for the Kafka protocol client (TLS, with or without a certificate).
+fn protocol_connection(c: &Connection) -> Result<oxbow_runtime::kafka::KafkaConnection> {
+    use oxbow_runtime::kafka::{KafkaConnection, SecurityProtocol};
+    let security_protocol = match c.security_protocol.as_str() {
+        "PLAINTEXT" => SecurityProtocol::Plaintext,
+        "SSL" => SecurityProtocol::Ssl,
+        other => bail!("quorum speaks PLAINTEXT or SSL, not {other}"),
+    };
+    Ok(KafkaConnection {
+        bootstrap_servers: c.bootstrap.clone(),
+        security_protocol,
+        ca_file: c.ca.clone(),
+        client_cert: c.cert.clone().zip(c.key.clone()),
+        sasl: None,
+    })
 }
 
 #[tokio::main]
@@ -230,6 +250,27 @@ async fn main() -> Result<()> {
                 .collect();
             let brokers: Vec<i32> = md.brokers().iter().map(|b| b.id()).collect();
             println!("{}", json!({"brokers": brokers, "topics": topics}));
+        }
+        Cmd::Quorum => {
+            let admin = oxbow_runtime::kafka::protocol::KafkaProtocolClient::new(
+                &protocol_connection(&cli.connection)?,
+            )?;
+            let quorum = admin.describe_quorum().await?;
+            let registered: Vec<serde_json::Value> = admin
+                .registered_brokers()
+                .await?
+                .iter()
+                .map(|b| json!({"id": b.id, "fenced": b.fenced}))
+                .collect();
+            println!(
+                "{}",
+                json!({
+                    "leader": quorum.leader_id,
+                    "voters": quorum.voters,
+                    "observers": quorum.observers,
+                    "registered": registered,
+                })
+            );
         }
         Cmd::Consume {
             topic,

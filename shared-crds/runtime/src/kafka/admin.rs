@@ -22,7 +22,9 @@ pub use super::ffi::CallError;
 use super::{
     KafkaConnection,
     ffi::{AdminHandle, ConfigResourceType, Items},
-    protocol::{ConnectionError, KafkaProtocolClient, ProtocolCallError},
+    protocol::{
+        ConnectionError, KafkaProtocolClient, ProtocolCallError, QuorumInfo, RegisteredBroker,
+    },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -127,6 +129,10 @@ pub enum AdminError {
     DescribeBrokerConfigs { source: CallError },
     #[error("unregistering a broker: {source}")]
     UnregisterBroker { source: CallError },
+    #[error("describing the metadata quorum: {source}")]
+    DescribeQuorum { source: CallError },
+    #[error("listing the registered brokers: {source}")]
+    ListRegisteredBrokers { source: CallError },
     /// A call librdkafka cannot make, spoken in the Kafka protocol, failed to get an answer.
     #[error("sending {api} in the Kafka protocol: {source}")]
     SendProtocolRequest {
@@ -162,6 +168,8 @@ impl AdminError {
             | AdminError::AlterBrokerConfigs { source }
             | AdminError::DescribeBrokerConfigs { source }
             | AdminError::UnregisterBroker { source }
+            | AdminError::DescribeQuorum { source }
+            | AdminError::ListRegisteredBrokers { source }
             | AdminError::DescribeScramCredentials { source }
             | AdminError::AlterScramCredentials { source } => Some(source),
         }
@@ -598,6 +606,9 @@ enum Api {
     AlterBrokerConfigs,
     DescribeBrokerConfigs,
     UnregisterBroker,
+    DescribeQuorum,
+    /// DescribeCluster version 2 with the fenced brokers, spoken directly.
+    ListRegisteredBrokers,
 }
 
 impl Api {
@@ -621,6 +632,8 @@ impl Api {
             Api::AlterBrokerConfigs => "incremental_alter_configs",
             Api::DescribeBrokerConfigs => "describe_configs",
             Api::UnregisterBroker => "unregister_broker",
+            Api::DescribeQuorum => "describe_quorum",
+            Api::ListRegisteredBrokers => "describe_cluster",
         }
     }
 
@@ -643,6 +656,8 @@ impl Api {
             Api::AlterBrokerConfigs => AdminError::AlterBrokerConfigs { source },
             Api::DescribeBrokerConfigs => AdminError::DescribeBrokerConfigs { source },
             Api::UnregisterBroker => AdminError::UnregisterBroker { source },
+            Api::DescribeQuorum => AdminError::DescribeQuorum { source },
+            Api::ListRegisteredBrokers => AdminError::ListRegisteredBrokers { source },
         }
     }
 
@@ -1094,6 +1109,23 @@ impl KafkaAdmin {
     pub async fn unregister_broker(&self, broker: i32) -> Result<(), AdminError> {
         self.run_protocol(Api::UnregisterBroker, async |c| {
             c.unregister_broker(broker).await
+        })
+        .await
+    }
+
+    /// DescribeQuorum: the KRaft metadata quorum (active controller, voters, observers).
+    /// Needs Describe on the cluster.
+    pub async fn describe_quorum(&self) -> Result<QuorumInfo, AdminError> {
+        self.run_protocol(Api::DescribeQuorum, async |c| c.describe_quorum().await)
+            .await
+    }
+
+    /// Every broker registered in the KRaft metadata, fenced ones included (DescribeCluster
+    /// version 2, Kafka 4.0 and later), sorted by id. Unlike [`Self::describe_cluster`], which
+    /// lists the brokers clients can use, this shows registrations that outlived their broker.
+    pub async fn registered_brokers(&self) -> Result<Vec<RegisteredBroker>, AdminError> {
+        self.run_protocol(Api::ListRegisteredBrokers, async |c| {
+            c.registered_brokers().await
         })
         .await
     }

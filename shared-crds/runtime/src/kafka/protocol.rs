@@ -1,5 +1,6 @@
 //! Kafka's wire protocol spoken directly, for the admin calls librdkafka lacks (client quotas,
-//! the cluster-wide broker config defaults, UnregisterBroker). One client per operator: it connects with the same `KafkaConnection` settings as the
+//! the cluster-wide broker config defaults, UnregisterBroker, the metadata quorum and the
+//! fenced broker registrations). One client per operator: it connects with the same `KafkaConnection` settings as the
 //! librdkafka clients (TLS, mTLS, SASL SCRAM or PLAIN), negotiates versions with ApiVersions and
 //! sends one request at a time. May touch: the network, to the configured bootstrap servers, and
 //! the TLS files those settings name.
@@ -12,6 +13,7 @@
 
 mod broker_defaults;
 mod connection;
+mod quorum;
 mod quotas;
 pub mod scram;
 mod tls;
@@ -27,6 +29,7 @@ pub use broker_defaults::BrokerDefaultsError;
 pub use connection::{
     Broker, ConnectSettings, Connection, ConnectionError, MAX_RESPONSE_BYTES, ProtocolRequest,
 };
+pub use quorum::{QuorumError, QuorumInfo, RegisteredBroker};
 pub use quotas::{QUOTA_KEYS, QuotaChange, QuotaError, UserQuotas};
 pub use tls::TlsError;
 pub use unregister_broker::UnregisterBrokerError;
@@ -124,6 +127,18 @@ impl From<UnregisterBrokerError> for ProtocolCallError {
                 source,
             },
             UnregisterBrokerError::Refused { error, .. } => ProtocolCallError::Refused(error),
+        }
+    }
+}
+
+impl From<QuorumError> for ProtocolCallError {
+    fn from(error: QuorumError) -> Self {
+        match error {
+            QuorumError::SendRequest { api, source } => {
+                ProtocolCallError::SendRequest { api, source }
+            }
+            QuorumError::Refused { error, .. } => ProtocolCallError::Refused(error),
+            QuorumError::ReadAnswer { .. } => ProtocolCallError::ReadAnswer(error.to_string()),
         }
     }
 }

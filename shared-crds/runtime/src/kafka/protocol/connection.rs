@@ -10,10 +10,11 @@ use kafka_protocol::{
     messages::{
         AlterClientQuotasRequest, AlterClientQuotasResponse, ApiKey, ApiVersionsRequest,
         ApiVersionsResponse, DescribeClientQuotasRequest, DescribeClientQuotasResponse,
-        DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest,
-        IncrementalAlterConfigsResponse, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
-        SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
-        UnregisterBrokerRequest, UnregisterBrokerResponse,
+        DescribeClusterRequest, DescribeClusterResponse, DescribeConfigsRequest,
+        DescribeConfigsResponse, DescribeQuorumRequest, DescribeQuorumResponse,
+        IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestHeader,
+        ResponseHeader, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+        SaslHandshakeResponse, UnregisterBrokerRequest, UnregisterBrokerResponse,
     },
     protocol::{Decodable, Encodable, HeaderVersion, Message, StrBytes},
 };
@@ -65,6 +66,8 @@ speaks! {
     IncrementalAlterConfigsRequest => IncrementalAlterConfigsResponse, IncrementalAlterConfigs;
     DescribeConfigsRequest => DescribeConfigsResponse, DescribeConfigs;
     UnregisterBrokerRequest => UnregisterBrokerResponse, UnregisterBroker;
+    DescribeQuorumRequest => DescribeQuorumResponse, DescribeQuorum;
+    DescribeClusterRequest => DescribeClusterResponse, DescribeCluster;
 }
 
 /// A broker address from the bootstrap list.
