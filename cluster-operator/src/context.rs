@@ -89,17 +89,53 @@ impl Context {
         }
     }
 
-    /// Publishes an Event about `kafka`; a failure is logged, never fatal.
+    /// Publishes an Event about `kafka`; a failure is logged, never fatal. A note longer than
+    /// the API server takes (1024 bytes) is cut.
     pub async fn event(&self, kafka: &Kafka, type_: EventType, reason: &str, note: String) {
         let event = Event {
             type_,
             reason: reason.to_owned(),
-            note: Some(note),
+            note: Some(event_note(note)),
             action: "Reconcile".into(),
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&event, &kafka.object_ref(&())).await {
             warn!(error = %e, "publishing an Event failed");
         }
+    }
+}
+
+/// The longest Event note the API server accepts, in bytes.
+const MAX_EVENT_NOTE: usize = 1024;
+
+/// `note` cut to [`MAX_EVENT_NOTE`] bytes at a character boundary, ending in `…` when cut.
+fn event_note(mut note: String) -> String {
+    if note.len() <= MAX_EVENT_NOTE {
+        return note;
+    }
+    let mut end = MAX_EVENT_NOTE - '…'.len_utf8();
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    note.truncate(end);
+    note.push('…');
+    note
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_event_notes_are_cut_to_what_the_api_server_takes() {
+        assert_eq!(event_note("short".into()), "short");
+        let exact = "x".repeat(MAX_EVENT_NOTE);
+        assert_eq!(event_note(exact.clone()), exact);
+        // Multi-byte characters across the limit: cut before them, never inside.
+        let long = "é".repeat(MAX_EVENT_NOTE);
+        let cut = event_note(long);
+        assert!(cut.len() <= MAX_EVENT_NOTE, "{}", cut.len());
+        assert!(cut.ends_with('…'));
+        assert!(cut.trim_end_matches('…').chars().all(|c| c == 'é'));
     }
 }

@@ -43,7 +43,7 @@ fn error_policy(kafka: Arc<Kafka>, error: &ReconcileError, ctx: Arc<Context>) ->
         .reconciliations
         .with_label_values(&["Kafka", error.reason()])
         .inc();
-    Action::requeue(ERROR_REQUEUE)
+    Action::requeue(error.retry_after().unwrap_or(ERROR_REQUEUE))
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>

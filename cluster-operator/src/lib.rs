@@ -14,6 +14,7 @@ pub mod model;
 pub mod observe;
 pub mod pki;
 pub mod plan;
+pub mod rbac_elsewhere;
 pub mod reconcile;
 pub mod status;
 

@@ -2,9 +2,14 @@
 //! Children are listed by the labels every object of the cluster carries
 //! (`oxbow.rs/cluster=<c>,oxbow.rs/kind=Kafka`), which is also how orphans are found; the CA
 //! Secrets are also read by name, since user-supplied ones need not carry the labels.
+//! The topic and user operators' Roles and RoleBindings in namespaces other than the Kafka's
+//! cannot be owned by it; they are listed across namespaces by `oxbow.rs/cluster` and
+//! `oxbow.rs/cluster-namespace` (see [`elsewhere_selector`]), and only when the Kafka may have
+//! some (see `plan::rbac_elsewhere`).
 //! May touch (read only): the Kafka's namespace's node pools, Secrets, ConfigMaps, Services,
-//! Pods, PVCs, ServiceAccounts, Roles, RoleBindings, Deployments, PDBs, NetworkPolicies, and
-//! the Nodes that pods of `nodeport` listeners run on.
+//! Pods, PVCs, ServiceAccounts, Roles, RoleBindings, Deployments, PDBs, NetworkPolicies; Roles
+//! and RoleBindings of every namespace by label; the Nodes that pods of `nodeport` listeners
+//! run on.
 
 use std::collections::BTreeMap;
 
@@ -54,6 +59,14 @@ pub struct Children {
     pub network_policies: Vec<NetworkPolicy>,
 }
 
+/// The Roles and RoleBindings the cluster operator made for one Kafka in namespaces other than
+/// the Kafka's (for a topic or user operator watching there).
+#[derive(Clone, Debug, Default)]
+pub struct RbacElsewhere {
+    pub roles: Vec<Role>,
+    pub role_bindings: Vec<RoleBinding>,
+}
+
 /// What one reconcile of a Kafka cluster starts from.
 #[derive(Clone, Debug, Default)]
 pub struct Observed {
@@ -61,6 +74,8 @@ pub struct Observed {
     pub pools: Vec<KafkaNodePool>,
     /// The cluster's children in its own namespace.
     pub children: Children,
+    /// The cluster's Roles and RoleBindings in other namespaces.
+    pub elsewhere: RbacElsewhere,
     /// The four CA Secrets that exist, by name.
     pub ca_secrets: BTreeMap<String, Secret>,
     /// For `nodeport` listeners: the address of the Kubernetes Node each broker pod runs on,
@@ -74,6 +89,16 @@ pub fn children_selector(cluster: &str) -> String {
         "{}={cluster},{}={KAFKA_KIND}",
         labels::CLUSTER,
         labels::KIND
+    )
+}
+
+/// The label selector of the objects the cluster operator writes for `cluster` of `namespace`
+/// in other namespaces: the children's labels plus `oxbow.rs/cluster-namespace`.
+pub fn elsewhere_selector(cluster: &str, namespace: &str) -> String {
+    format!(
+        "{},{}={namespace}",
+        children_selector(cluster),
+        labels::CLUSTER_NAMESPACE
     )
 }
 
@@ -132,6 +157,41 @@ pub async fn children(
     })
 }
 
+async fn list_all<K: Object>(client: &Client, selector: &str) -> Result<Vec<K>, ObserveError> {
+    let api: Api<K> = Api::all(client.clone());
+    api.list(&ListParams::default().labels(selector))
+        .await
+        .map(|l| l.items)
+        .map_err(|source| ObserveError {
+            what: format!("{}s labelled {selector} in every namespace", K::KIND),
+            source,
+        })
+}
+
+/// Lists the Roles and RoleBindings made for `cluster` of `namespace` in other namespaces.
+pub async fn rbac_elsewhere(
+    client: &Client,
+    namespace: &str,
+    cluster: &str,
+) -> Result<RbacElsewhere, ObserveError> {
+    let s = elsewhere_selector(cluster, namespace);
+    let (roles, role_bindings): (Vec<Role>, Vec<RoleBinding>) =
+        futures::try_join!(list_all(client, &s), list_all(client, &s))?;
+    let elsewhere = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        m.namespace.as_deref() != Some(namespace)
+    };
+    Ok(RbacElsewhere {
+        roles: roles
+            .into_iter()
+            .filter(|o| elsewhere(&o.metadata))
+            .collect(),
+        role_bindings: role_bindings
+            .into_iter()
+            .filter(|o| elsewhere(&o.metadata))
+            .collect(),
+    })
+}
+
 /// Reads everything a reconcile of `kafka` needs.
 pub async fn observe(client: &Client, kafka: &Kafka) -> Result<Observed, ObserveError> {
     let namespace = kafka.metadata.namespace.clone().unwrap_or_default();
@@ -147,6 +207,11 @@ pub async fn observe(client: &Client, kafka: &Kafka) -> Result<Observed, Observe
         })?
         .items;
     let children = children(client, &namespace, &cluster).await?;
+    let elsewhere = if crate::plan::rbac_elsewhere::may_have_rbac_elsewhere(kafka) {
+        rbac_elsewhere(client, &namespace, &cluster).await?
+    } else {
+        RbacElsewhere::default()
+    };
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     let mut ca_secrets = BTreeMap::new();
     for name in [
@@ -181,6 +246,7 @@ pub async fn observe(client: &Client, kafka: &Kafka) -> Result<Observed, Observe
     Ok(Observed {
         pools,
         children,
+        elsewhere,
         ca_secrets,
         node_addresses,
     })
@@ -247,6 +313,14 @@ mod tests {
         assert_eq!(
             children_selector("my-cluster"),
             "oxbow.rs/cluster=my-cluster,oxbow.rs/kind=Kafka"
+        );
+    }
+
+    #[test]
+    fn the_elsewhere_selector_adds_the_kafkas_namespace() {
+        assert_eq!(
+            elsewhere_selector("my-cluster", "kafka"),
+            "oxbow.rs/cluster=my-cluster,oxbow.rs/kind=Kafka,oxbow.rs/cluster-namespace=kafka"
         );
     }
 

@@ -45,8 +45,10 @@ use crate::pki::node_certs::{
     self, CaTrust, CertDecision, CertError, CertRequest, OperatorClient, node_sans,
 };
 use crate::plan::partitions::PartitionMap;
+use crate::plan::rbac_elsewhere::found_copy;
 use crate::plan::roll::{self, NodeRollState, RollInput, RollStep, WaitReason};
 use crate::plan::scale_down::{ScaleDownCheck, check_broker_scale_down};
+use crate::rbac_elsewhere::{self, RbacElsewhereError};
 use crate::status::{self, ClusterReport};
 
 /// Pod annotation: the cluster CA key generation the pod's certificates and truststore were
@@ -70,6 +72,8 @@ pub enum ReconcileError {
     Ca(#[source] CaError),
     #[error("certificates: {0}")]
     Cert(#[source] CertError),
+    #[error(transparent)]
+    RbacElsewhere(#[from] RbacElsewhereError),
 }
 
 impl ReconcileError {
@@ -81,6 +85,16 @@ impl ReconcileError {
             ReconcileError::Status(_) => "StatusWriteFailed",
             ReconcileError::Ca(e) => e.reason(),
             ReconcileError::Cert(e) => e.reason(),
+            ReconcileError::RbacElsewhere(e) => e.reason(),
+        }
+    }
+
+    /// When to try again, if the failure says (a clean-up backing off); else the controller's
+    /// default.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ReconcileError::RbacElsewhere(e) => e.retry_after(),
+            _ => None,
         }
     }
 }
@@ -102,8 +116,10 @@ pub async fn reconcile(kafka: Arc<Kafka>, ctx: Arc<Context>) -> Result<Action, R
 async fn reconcile_inner(kafka: &Kafka, ctx: &Context) -> Result<Action, ReconcileError> {
     if kafka.metadata.deletion_timestamp.is_some() {
         ctx.written.forget(&kafka.uid().unwrap_or_default());
-        // Owner references take everything away; nothing to do.
-        return Ok(Action::await_change());
+        // Owner references take everything in the Kafka's namespace away; what it has in other
+        // namespaces goes before the finalizer is released. Also when paused: see
+        // `rbac_elsewhere`.
+        return Ok(rbac_elsewhere::finalize(ctx, kafka).await?);
     }
     let annotations = kafka.metadata.annotations.as_ref();
     if labels::annotation_is_true(annotations, labels::PAUSE_RECONCILIATION) {
@@ -431,11 +447,15 @@ async fn reconcile_inner(kafka: &Kafka, ctx: &Context) -> Result<Action, Reconci
             .apply(o, find(&observed.children.service_accounts, &o.name_any()))
             .await?;
     }
+    // RBAC in other namespaces: the finalizer that guarantees its deletion comes first.
+    let elsewhere = rbac_elsewhere::plan(kafka, &entity, &observed.elsewhere);
+    rbac_elsewhere::guard(ctx, kafka, &elsewhere).await?;
+    let (here, there) = (&observed.children, &observed.elsewhere);
     for o in &entity.roles {
-        apply_maybe_elsewhere(ctx, o, &observed.children.roles, &cluster).await?;
+        apply_maybe_elsewhere(ctx, o, &here.roles, &there.roles, &cluster).await?;
     }
     for o in &entity.role_bindings {
-        apply_maybe_elsewhere(ctx, o, &observed.children.role_bindings, &cluster).await?;
+        apply_maybe_elsewhere(ctx, o, &here.role_bindings, &there.role_bindings, &cluster).await?;
     }
     for o in &entity.deployments {
         writer
@@ -526,6 +546,7 @@ async fn reconcile_inner(kafka: &Kafka, ctx: &Context) -> Result<Action, Reconci
         &services_now,
     )
     .await?;
+    rbac_elsewhere::sweep(ctx, kafka, &elsewhere).await?;
 
     // Report.
     let listeners: Vec<ListenerStatus> = listener_status(
@@ -801,21 +822,22 @@ fn observed_ca_key_generation(cert_secret: Option<&ObservedSecret>) -> Option<St
 }
 
 /// Applies a namespaced object that may live outside the cluster's namespace (RBAC of an
-/// entity operator watching another namespace), comparing against what is observed there.
+/// entity operator watching another namespace), comparing against what is observed there
+/// (`observed_here` in the cluster's namespace, `observed_elsewhere` in the others).
 async fn apply_maybe_elsewhere<K: Object>(
     ctx: &Context,
     desired: &K,
     observed_here: &[K],
+    observed_elsewhere: &[K],
     cluster: &ResolvedCluster,
 ) -> Result<(), ReconcileError> {
     let ns = desired.metadata().namespace.clone().unwrap_or_default();
-    if ns == cluster.namespace {
-        ctx.writer
-            .apply(desired, find(observed_here, &desired.name_any()))
-            .await?;
+    let observed = if ns == cluster.namespace {
+        find(observed_here, &desired.name_any())
     } else {
-        ctx.writer.apply(desired, None).await?;
-    }
+        found_copy(observed_elsewhere, desired)
+    };
+    ctx.writer.apply(desired, observed).await?;
     Ok(())
 }
 

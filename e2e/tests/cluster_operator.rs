@@ -995,3 +995,329 @@ impl Installed {
         Ok(after - before)
     }
 }
+
+/// The label selector of the Roles and RoleBindings the operator makes for [`CLUSTER`] of
+/// namespace `ns` in other namespaces.
+fn elsewhere(ns: &str) -> String {
+    format!("{CHILDREN},oxbow.rs/cluster-namespace={ns}")
+}
+
+/// The Roles and RoleBindings the operator made for [`CLUSTER`] of the test's namespace, found in
+/// namespace `ns` by label.
+async fn rbac_in(t: &Installed, ns: &str) -> Result<Vec<String>, String> {
+    let selector = elsewhere(&t.ns.name);
+    let params = ListParams::default().labels(&selector);
+    let roles: Api<Role> = Api::namespaced(t.client.clone(), ns);
+    let bindings: Api<RoleBinding> = Api::namespaced(t.client.clone(), ns);
+    let mut out: Vec<String> = roles
+        .list(&params)
+        .await
+        .map_err(|e| e.to_string())?
+        .items
+        .iter()
+        .map(|o| format!("Role/{}", o.name_any()))
+        .collect();
+    out.extend(
+        bindings
+            .list(&params)
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+            .iter()
+            .map(|o| format!("RoleBinding/{}", o.name_any())),
+    );
+    Ok(out)
+}
+
+/// The topic and user operators' RBAC in another namespace, which the Kafka cannot own: a user
+/// operator watching namespace A gets its Role and RoleBinding there; a reconcile of the
+/// unchanged Kafka writes nothing (the finalizer is added once); watching B instead moves them;
+/// removing the user operator removes them and the finalizer, adding it back brings both back;
+/// deleting the Kafka (paused, even) deletes them and the Kafka goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rbac_in_other_watched_namespaces_follows_the_spec_and_goes_with_the_kafka() -> Result<()> {
+    let t = install("co-rbac").await?;
+    let mut watched = Vec::new();
+    let mut outcome = Ok(());
+    for name in ["co-watched-a", "co-watched-b"] {
+        match TestNamespace::create(&t.client, name, &[]).await {
+            Ok(ns) => watched.push(ns),
+            Err(e) => outcome = Err(e),
+        }
+    }
+    if outcome.is_ok() {
+        outcome = rbac_elsewhere(&t, &watched[0].name, &watched[1].name).await;
+    }
+    if outcome.is_err() {
+        eprintln!("operator log:\n{}", t.operator.log_tail(60));
+        // A failed test must not leave the namespace stuck on the finalizer.
+        let _ = t
+            .api::<Kafka>()
+            .patch(
+                CLUSTER,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+            )
+            .await;
+    }
+    for ns in watched {
+        ns.delete().await;
+    }
+    t.finish().await;
+    outcome
+}
+
+async fn rbac_elsewhere(t: &Installed, a: &str, b: &str) -> Result<()> {
+    const FINALIZER: &str = "kafka.oxbow.rs/cluster-operator";
+    const USER_OPERATOR: &str = "my-cluster-user-operator";
+    let home = t.ns.name.as_str();
+    // The cluster operator needs its namespaced rights where an entity operator watches: to
+    // grant the operator's rights there, and to take them back.
+    let operator_binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "oxbow-cluster-operator"},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "oxbow-cluster-operator-namespaced"
+        },
+        "subjects": [{
+            "kind": "ServiceAccount",
+            "name": "oxbow-cluster-operator",
+            "namespace": home
+        }]
+    });
+    for ns in [a, b] {
+        apply_doc(&t.client, ns, &operator_binding).await?;
+    }
+    let kafka: Kafka = serde_json::from_value(json!({
+        "apiVersion": "kafka.oxbow.rs/v1beta1",
+        "kind": "Kafka",
+        "metadata": {"name": CLUSTER},
+        "spec": {
+            "kafka": {
+                "listeners": [{"name": "plain", "port": 9092, "type": "internal", "tls": false}]
+            },
+            "entityOperator": {
+                "topicOperator": {},
+                "userOperator": {"watchedNamespace": a}
+            }
+        }
+    }))?;
+    t.api::<Kafka>()
+        .create(&PostParams::default(), &kafka)
+        .await?;
+    // No node matches, so the Kafka pod stays Pending: this test needs no running broker.
+    let pool: KafkaNodePool = serde_json::from_value(json!({
+        "apiVersion": "kafka.oxbow.rs/v1beta1",
+        "kind": "KafkaNodePool",
+        "metadata": {"name": "dual", "labels": {"oxbow.rs/cluster": CLUSTER}},
+        "spec": {
+            "replicas": 1,
+            "roles": ["controller", "broker"],
+            "storage": {"type": "ephemeral"},
+            "template": {"pod": {"affinity": {"nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
+                    "matchExpressions": [{"key": "oxbow.rs/e2e-no-such-node", "operator": "Exists"}]
+                }]}
+            }}}}
+        }
+    }))?;
+    t.api::<KafkaNodePool>()
+        .create(&PostParams::default(), &pool)
+        .await?;
+
+    let both = vec![
+        format!("Role/{USER_OPERATOR}"),
+        format!("RoleBinding/{USER_OPERATOR}"),
+    ];
+    let finalizers = || async {
+        t.api::<Kafka>()
+            .get(CLUSTER)
+            .await
+            .map(|k| k.finalizers().to_vec())
+            .map_err(|e| e.to_string())
+    };
+    // Watching A: the Role and RoleBinding there, and the finalizer that guards them.
+    eventually(
+        "the user operator's RBAC in A and the finalizer",
+        || async {
+            let (in_a, f) = (rbac_in(t, a).await?, finalizers().await?);
+            if in_a == both && f == [FINALIZER] {
+                Ok(())
+            } else {
+                Err(format!("in {a}: {in_a:?}, finalizers {f:?}"))
+            }
+        },
+    )
+    .await?;
+    let binding: RoleBinding = Api::namespaced(t.client.clone(), a)
+        .get(USER_OPERATOR)
+        .await?;
+    assert!(binding.owner_references().is_empty());
+    let subjects = binding.subjects.unwrap_or_default();
+    assert_eq!(
+        (subjects[0].name.as_str(), subjects[0].namespace.as_deref()),
+        (USER_OPERATOR, Some(home))
+    );
+    // The topic operator watches the Kafka's namespace: its RBAC there is owned, as before.
+    let role: Role = t.api().get("my-cluster-topic-operator").await?;
+    assert_eq!(role.owner_references().len(), 1);
+
+    // Unchanged: a pair of reconciles writes nothing (nothing applied again elsewhere, the
+    // finalizer not added again).
+    t.a_pair_of_reconciles_writes_nothing().await?;
+
+    // Watching B instead: the RBAC moves; the finalizer stays.
+    let watch = |ns: Option<&str>| {
+        let user_operator = match ns {
+            Some(ns) => json!({"watchedNamespace": ns}),
+            None => Value::Null,
+        };
+        json!({"spec": {"entityOperator": {"userOperator": user_operator}}})
+    };
+    t.api::<Kafka>()
+        .patch(
+            CLUSTER,
+            &PatchParams::default(),
+            &Patch::Merge(watch(Some(b))),
+        )
+        .await?;
+    eventually("the user operator's RBAC moves from A to B", || async {
+        let (in_a, in_b, f) = (
+            rbac_in(t, a).await?,
+            rbac_in(t, b).await?,
+            finalizers().await?,
+        );
+        if in_a.is_empty() && in_b == both && f == [FINALIZER] {
+            Ok(())
+        } else {
+            Err(format!(
+                "in {a}: {in_a:?}, in {b}: {in_b:?}, finalizers {f:?}"
+            ))
+        }
+    })
+    .await?;
+
+    // No user operator: its RBAC goes, and the finalizer with it.
+    t.api::<Kafka>()
+        .patch(CLUSTER, &PatchParams::default(), &Patch::Merge(watch(None)))
+        .await?;
+    eventually("the RBAC in B and the finalizer go", || async {
+        let (in_b, f) = (rbac_in(t, b).await?, finalizers().await?);
+        if in_b.is_empty() && f.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("in {b}: {in_b:?}, finalizers {f:?}"))
+        }
+    })
+    .await?;
+
+    // Back in B, then the Kafka is paused and deleted while the cluster operator may not delete
+    // in B: the Kafka stays, with a Warning Event saying why; once it may, the deletion
+    // completes (paused or not).
+    t.api::<Kafka>()
+        .patch(
+            CLUSTER,
+            &PatchParams::default(),
+            &Patch::Merge(watch(Some(b))),
+        )
+        .await?;
+    eventually("the RBAC in B and the finalizer are back", || async {
+        let (in_b, f) = (rbac_in(t, b).await?, finalizers().await?);
+        if in_b == both && f == [FINALIZER] {
+            Ok(())
+        } else {
+            Err(format!("in {b}: {in_b:?}, finalizers {f:?}"))
+        }
+    })
+    .await?;
+    t.api::<Kafka>()
+        .patch(
+            CLUSTER,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"oxbow.rs/pause-reconciliation": "true"}}}),
+            ),
+        )
+        .await?;
+    Api::<RoleBinding>::namespaced(t.client.clone(), b)
+        .delete("oxbow-cluster-operator", &DeleteParams::default())
+        .await?;
+    t.api::<Kafka>()
+        .delete(CLUSTER, &DeleteParams::default())
+        .await?;
+    eventually(
+        "a Warning Event on the Kafka kept by the finalizer",
+        || async {
+            let events = t
+                .api::<k8s_openapi::api::events::v1::Event>()
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| e.to_string())?
+                .items;
+            let warning = events.iter().find(|e| {
+                e.reason.as_deref() == Some("RbacCleanupFailed")
+                    && e.type_.as_deref() == Some("Warning")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(CLUSTER)
+            });
+            let (in_b, f) = (rbac_in(t, b).await?, finalizers().await?);
+            match warning {
+                Some(w) if in_b == both && f == [FINALIZER] => {
+                    let note = w.note.clone().unwrap_or_default();
+                    if note.contains(FINALIZER) && note.contains("forbidden") {
+                        Ok(())
+                    } else {
+                        Err(format!("the Event does not say why or what to do: {note}"))
+                    }
+                }
+                _ => Err(format!(
+                    "Event {warning:?}, in {b}: {in_b:?}, finalizers {f:?}"
+                )),
+            }
+        },
+    )
+    .await?;
+    apply_doc(&t.client, b, &operator_binding).await?;
+    eventually("the RBAC elsewhere and the Kafka are gone", || async {
+        let (in_a, in_b) = (rbac_in(t, a).await?, rbac_in(t, b).await?);
+        let kafka = t
+            .api::<Kafka>()
+            .get_opt(CLUSTER)
+            .await
+            .map_err(|e| e.to_string())?;
+        if in_a.is_empty() && in_b.is_empty() && kafka.is_none() {
+            Ok(())
+        } else {
+            Err(format!(
+                "in {a}: {in_a:?}, in {b}: {in_b:?}, Kafka finalizers {:?}",
+                kafka.map(|k| k.finalizers().to_vec())
+            ))
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+impl Installed {
+    /// Waits for a pair of reconciles that writes nothing (objects may still settle right
+    /// after a change), failing at the deadline.
+    async fn a_pair_of_reconciles_writes_nothing(&self) -> Result<()> {
+        let start = Instant::now();
+        while start.elapsed() < DEADLINE * 2 {
+            let writes = self.writes_over_two_reconciles().await?;
+            if writes == 0.0 {
+                return Ok(());
+            }
+            eprintln!(
+                "{writes} writes over two reconciles; looking again (writes so far: {:?})",
+                self.writes().await
+            );
+        }
+        bail!(
+            "every pair of reconciles wrote something: {:?}",
+            self.writes().await
+        )
+    }
+}

@@ -16,6 +16,12 @@ pub const POOL_NAME: &str = "oxbow.rs/pool-name";
 pub const BROKER_ROLE: &str = "oxbow.rs/broker-role";
 /// Label on Kafka node pods: `"true"` when the node is a KRaft controller.
 pub const CONTROLLER_ROLE: &str = "oxbow.rs/controller-role";
+/// Label on the objects Oxbow generates for a cluster in a namespace other than the cluster's
+/// (the topic and user operators' Role and RoleBinding in the namespace they watch): the
+/// namespace of the Kafka resource. Owner references cannot cross namespaces, so this label,
+/// with [`CLUSTER`], is how those objects are found again and deleted. A namespace name is a
+/// DNS label, so it is always a valid label value.
+pub const CLUSTER_NAMESPACE: &str = "oxbow.rs/cluster-namespace";
 
 /// Annotation on a KafkaTopic: `"false"` stops the topic operator from changing (or deleting)
 /// the Kafka topic; the resource is then only a record.
@@ -53,6 +59,11 @@ pub const APP_MANAGED_BY_VALUE: &str = "oxbow-cluster-operator";
 /// Finalizer the topic operator puts on KafkaTopics, so the Kafka topic is deleted before the
 /// resource goes away.
 pub const TOPIC_FINALIZER: &str = "kafka.oxbow.rs/topic-operator";
+
+/// Finalizer the cluster operator puts on a Kafka while it has objects of the cluster in other
+/// namespaces (labelled [`CLUSTER_NAMESPACE`]), so that they are deleted before the Kafka goes
+/// away.
+pub const CLUSTER_FINALIZER: &str = "kafka.oxbow.rs/cluster-operator";
 
 /// The labels every object generated for cluster `cluster` by a resource of kind `kind` carries,
 /// with `component` naming the part (e.g. `kafka`) and `name` the object group (e.g.
@@ -99,6 +110,7 @@ mod tests {
             POOL_NAME,
             BROKER_ROLE,
             CONTROLLER_ROLE,
+            CLUSTER_NAMESPACE,
             MANAGED,
             PAUSE_RECONCILIATION,
             FORCE_RENEW,

@@ -10,10 +10,11 @@
 //! both operators call the Kubernetes API.
 //!
 //! **Owner references.** Kubernetes forbids an owner in another namespace, so when an operator
-//! watches a namespace other than the cluster's, its Role and RoleBinding there carry the
-//! cluster's labels only (`oxbow.rs/cluster`, `app.kubernetes.io/component`); the controller
-//! must delete them by label when the Kafka or the operator goes away or the watched namespace
-//! changes. Everything in the cluster's namespace is owned by the Kafka resource.
+//! watches a namespace other than the cluster's, its Role and RoleBinding there carry no owner
+//! reference but the cluster's labels plus `oxbow.rs/cluster-namespace: <the Kafka's
+//! namespace>`; the reconcile finds them by those labels and deletes them when the Kafka or the
+//! operator goes away or the watched namespace changes (see `crate::rbac_elsewhere`).
+//! Everything in the cluster's namespace is owned by the Kafka resource.
 
 use std::collections::BTreeMap;
 
@@ -245,16 +246,16 @@ fn operator_labels(cluster: &ResolvedCluster, operator: &Operator<'_>) -> BTreeM
     meta::cluster_labels(cluster, operator.component, &operator.name)
 }
 
-/// Metadata in the watched namespace: owned by the Kafka only when that is its namespace.
+/// Metadata in the watched namespace: owned by the Kafka only when that is its namespace;
+/// elsewhere labelled with the Kafka's namespace instead, which is how they are found again.
 fn watched_namespace_meta(cluster: &ResolvedCluster, operator: &Operator<'_>) -> ObjectMeta {
-    let mut metadata = meta::object_meta(
-        cluster,
-        operator.name.clone(),
-        operator_labels(cluster, operator),
-        None,
-        None,
-    );
-    if operator.watched_namespace != cluster.namespace {
+    let mut labels = operator_labels(cluster, operator);
+    let elsewhere = operator.watched_namespace != cluster.namespace;
+    if elsewhere {
+        labels.extend(meta::elsewhere_labels(cluster));
+    }
+    let mut metadata = meta::object_meta(cluster, operator.name.clone(), labels, None, None);
+    if elsewhere {
         metadata.namespace = Some(operator.watched_namespace.clone());
         metadata.owner_references = None;
     }
@@ -680,6 +681,11 @@ mod tests {
             assert_eq!(
                 l[labels::APP_COMPONENT],
                 ["topic-operator", "user-operator"][index]
+            );
+            // Unowned objects carry the Kafka's namespace, which is how they are found again.
+            assert_eq!(
+                l.get(labels::CLUSTER_NAMESPACE).map(String::as_str),
+                (!owned).then_some("kafka")
             );
         }
         assert_eq!(binding.role_ref.kind, "Role");

@@ -60,6 +60,16 @@ pub fn cluster_labels(
     labels::standard_labels(&cluster.name, KAFKA_KIND, component, name)
 }
 
+/// Labels an object of `cluster` carries, besides [`cluster_labels`], when it lives in another
+/// namespace (and so cannot be owned by the Kafka): the Kafka's namespace, which the sweep of
+/// such objects selects on with `oxbow.rs/cluster` (see `crate::observe::elsewhere_selector`).
+pub fn elsewhere_labels(cluster: &ResolvedCluster) -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        labels::CLUSTER_NAMESPACE.to_owned(),
+        cluster.namespace.clone(),
+    )])
+}
+
 /// Labels of a Kafka node's pod and per-node objects: the cluster labels with
 /// `oxbow.rs/name: <c>-kafka`, plus the pool and role labels.
 pub fn node_labels(cluster: &ResolvedCluster, node: &KafkaNode) -> BTreeMap<String, String> {
