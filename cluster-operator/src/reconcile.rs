@@ -47,7 +47,7 @@ use crate::pki::node_certs::{
 use crate::plan::partitions::PartitionMap;
 use crate::plan::rbac_elsewhere::found_copy;
 use crate::plan::roll::{self, NodeRollState, RollInput, RollStep, WaitReason};
-use crate::plan::scale_down::{ScaleDownCheck, check_broker_scale_down};
+use crate::plan::scale_down::{self, ScaleDownCheck, check_broker_scale_down};
 use crate::rbac_elsewhere::{self, RbacElsewhereError};
 use crate::status::{self, ClusterReport};
 
@@ -548,6 +548,9 @@ async fn reconcile_inner(kafka: &Kafka, ctx: &Context) -> Result<Action, Reconci
     .await?;
     rbac_elsewhere::sweep(ctx, kafka, &elsewhere).await?;
 
+    // Removed brokers leave the KRaft metadata once they are gone.
+    let registrations_pending = unregister_removed_brokers(ctx, kafka, &cluster, &observed).await;
+
     // Report.
     let listeners: Vec<ListenerStatus> = listener_status(
         &cluster,
@@ -615,7 +618,7 @@ async fn reconcile_inner(kafka: &Kafka, ctx: &Context) -> Result<Action, Reconci
         },
     )
     .await?;
-    Ok(if is_ready {
+    Ok(if is_ready && !registrations_pending {
         Action::requeue(ctx.config.full_reconciliation_interval)
     } else {
         Action::requeue(PROGRESS_REQUEUE)
@@ -641,6 +644,89 @@ fn connect(
         ctx.metrics.admin.clone(),
         ctx.config.operation_timeout.min(Duration::from_secs(30)),
     )
+}
+
+/// Removes from the KRaft metadata the registrations of brokers the cluster no longer has, so
+/// that tools and clients stop listing them (Kafka keeps a removed broker registered, fenced,
+/// forever). Level-triggered: Kafka's registrations are compared with the desired brokers and
+/// the pods on every reconcile of a running cluster, so a scale-down finished by another
+/// operator instance, or a pool deleted whole, is cleaned up too. Only fenced registrations
+/// without a pod are removed ([`scale_down::stale_registrations`]). Returns true while a
+/// removed broker is still registered unfenced (look again soon). Failures are logged, never
+/// fatal: a fenced registration harms nothing.
+async fn unregister_removed_brokers(
+    ctx: &Context,
+    kafka: &Kafka,
+    cluster: &ResolvedCluster,
+    observed: &Observed,
+) -> bool {
+    let broker_running = observed.children.pods.iter().any(|p| {
+        pod_ready(p) && p.labels().get(labels::BROKER_ROLE).map(String::as_str) == Some("true")
+    });
+    if !broker_running {
+        return false;
+    }
+    let c = &cluster.name;
+    let admin = match connect(ctx, cluster, observed) {
+        Ok(admin) => admin,
+        Err(e) => {
+            warn!(kafka = %c, error = %e, "cannot check the broker registrations");
+            return false;
+        }
+    };
+    let registered = match admin.registered_brokers().await {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(kafka = %c, error = %e, "cannot list the broker registrations");
+            return false;
+        }
+    };
+    let desired: BTreeSet<i32> = cluster
+        .nodes()
+        .iter()
+        .filter(|n| n.is_broker())
+        .map(|n| n.id)
+        .collect();
+    let pods: BTreeSet<i32> = observed
+        .children
+        .pods
+        .iter()
+        .filter_map(|p| p.name_any().rsplit('-').next()?.parse().ok())
+        .collect();
+    let registered: Vec<(i32, bool)> = registered.iter().map(|b| (b.id, b.fenced)).collect();
+    let stale = scale_down::stale_registrations(&registered, &desired, &pods);
+    for id in &stale.unregister {
+        match admin.unregister_broker(*id).await {
+            Ok(()) => {
+                info!(kafka = %c, broker = id, "unregistered a removed broker");
+                ctx.event(
+                    kafka,
+                    EventType::Normal,
+                    "BrokerUnregistered",
+                    format!("removed broker {id} no longer registered in the cluster metadata"),
+                )
+                .await;
+            }
+            // Already gone (or a retried request that had worked): done.
+            Err(e)
+                if e.kafka_failure()
+                    .is_some_and(|f| f.is_broker_id_not_registered()) => {}
+            Err(e) => {
+                warn!(kafka = %c, broker = id, error = %e, "unregistering a removed broker failed")
+            }
+        }
+    }
+    !stale.wait.is_empty()
+}
+
+/// The active controller of the metadata quorum, `None` during an election.
+async fn active_controller(
+    ctx: &Context,
+    cluster: &ResolvedCluster,
+    observed: &Observed,
+) -> Result<Option<i32>, crate::kafka::KafkaError> {
+    let admin = connect(ctx, cluster, observed)?;
+    Ok(admin.describe_quorum().await?.leader_id)
 }
 
 /// The partition state of the running cluster.
@@ -914,13 +1000,40 @@ async fn reconcile_pods(
             desired_config: desired_configs.get(&node.id).cloned().unwrap_or_default(),
         });
     }
-    let input = RollInput {
+    let mut input = RollInput {
         nodes,
         active_controller: None,
         // Carried by the pods' own annotations (see `reconcile_inner`).
         manual_roll_requested: false,
     };
-    let plan = roll::plan_roll(&input);
+    let mut plan = roll::plan_roll(&input);
+    // The active controller goes last among the controllers. Kafka is asked only when the order
+    // depends on it: more than one controller waits for a restart.
+    let controllers_pending = plan
+        .restarts
+        .iter()
+        .filter(|r| {
+            input
+                .nodes
+                .iter()
+                .any(|n| n.node_id == r.node_id && n.is_controller)
+        })
+        .count();
+    if controllers_pending > 1 {
+        match active_controller(ctx, cluster, observed).await {
+            Ok(Some(leader)) => {
+                input.active_controller = Some(leader);
+                plan = roll::plan_roll(&input);
+            }
+            // An election under way: the order falls back to node IDs.
+            Ok(None) => {}
+            Err(e) => warn!(
+                kafka = %cluster.name,
+                error = %e,
+                "the active controller is unknown; controllers restart in node ID order"
+            ),
+        }
+    }
     // Dynamic changes first, through the admin client; the nodes that needed only those then
     // record the new configuration revision.
     if !plan.dynamic_changes.is_empty() {
@@ -1069,41 +1182,8 @@ async fn delete_orphans(
     let ch = &observed.children;
     sweep!(ch.secrets, |n: &String| keep_secrets.contains(n));
     sweep!(ch.config_maps, |n: &String| node_names.contains(n));
-    let removed_brokers: Vec<i32> = ch
-        .pods
-        .iter()
-        .filter(|p| {
-            let n = p.name_any();
-            !desired_pods.contains_key(&n)
-                && !node_names.contains(&n)
-                && p.metadata.deletion_timestamp.is_none()
-                && p.labels().get(labels::BROKER_ROLE).map(String::as_str) == Some("true")
-        })
-        .filter_map(|p| p.name_any().rsplit('-').next()?.parse().ok())
-        .collect();
     sweep!(ch.pods, |n: &String| desired_pods.contains_key(n)
         || node_names.contains(n));
-    // Removed brokers leave the cluster metadata too, so that clients and tools stop seeing
-    // them. A failure is reported, not fatal: a fenced registration harms nothing.
-    if !removed_brokers.is_empty() {
-        match connect(ctx, cluster, observed) {
-            Ok(admin) => {
-                for id in &removed_brokers {
-                    match admin.unregister_broker(*id).await {
-                        Ok(()) => info!(kafka = %c, broker = id, "unregistered the removed broker"),
-                        // Already gone (or a retried request that had worked): done.
-                        Err(e)
-                            if e.kafka_failure()
-                                .is_some_and(|f| f.is_broker_id_not_registered()) => {}
-                        Err(e) => {
-                            warn!(kafka = %c, broker = id, error = %e, "unregistering a removed broker failed")
-                        }
-                    }
-                }
-            }
-            Err(e) => warn!(kafka = %c, error = %e, "cannot unregister removed brokers"),
-        }
-    }
     sweep!(ch.services, |n: &String| services_now
         .iter()
         .any(|s| &s.name_any() == n));

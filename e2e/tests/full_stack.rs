@@ -512,8 +512,12 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
         );
     }
 
-    // 6. kill -9 of a broker's process: the agent restarts it and the cluster heals.
+    // 6. kill -9 of a broker's process: the agent restarts it, the operator reports the node
+    // not ready meanwhile, and the cluster heals. Every Ready condition the operator writes is
+    // collected from a watch, so a short outage cannot slip between two polls.
     let victim = "my-cluster-broker-1";
+    let ready_watch = ReadyWatch::start(kafkas.clone());
+    ready_watch.started().await?;
     let pid = s.container_pid(NS, victim, "kafka").context("broker pid")?;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
@@ -543,6 +547,14 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
         || kafka_ready(&kafkas, CLUSTER),
     )
     .await?;
+    let seen = ready_watch.stop();
+    ensure!(
+        seen.iter()
+            .any(|(status, reason, message)| status == "False"
+                && reason == "NodesNotReady"
+                && message.contains(victim)),
+        "the operator must report {victim} not ready while it restarts; Ready conditions seen: {seen:?}"
+    );
     let sent = c.scram(&["produce", "--topic", "my-topic", "--count", "5"])?;
     ensure!(sent["acked"] == 5, "produce after the kill: {sent}");
 
@@ -679,6 +691,59 @@ fn replicas_on(metadata: &Value, broker: i64) -> Vec<(String, i64, Vec<i64>)> {
         }
     }
     out
+}
+
+/// Every distinct Ready condition (status, reason, message) of the Kafka `CLUSTER`, in the
+/// order the API server sent them, collected by a watch until [`ReadyWatch::stop`].
+struct ReadyWatch {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ReadyWatch {
+    fn start(kafkas: Api<Kafka>) -> ReadyWatch {
+        use futures::StreamExt;
+        use kube::runtime::{WatchStreamExt, watcher};
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let task_seen = seen.clone();
+        let task = tokio::spawn(async move {
+            let config = watcher::Config::default().fields(&format!("metadata.name={CLUSTER}"));
+            let stream = watcher(kafkas, config).default_backoff().applied_objects();
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                let Ok(k) = event else { continue };
+                let conditions = k.status.as_ref().and_then(|s| s.conditions.as_ref());
+                if let Some(c) = condition(conditions, "Ready") {
+                    let mut seen = task_seen.lock().unwrap();
+                    if seen.last() != Some(&c) {
+                        seen.push(c);
+                    }
+                }
+            }
+        });
+        ReadyWatch { seen, task }
+    }
+
+    /// Waits until the watch has delivered the Kafka once.
+    async fn started(&self) -> Result<()> {
+        eventually(
+            "the Kafka watch started",
+            Duration::from_secs(30),
+            || async {
+                if self.seen.lock().unwrap().is_empty() {
+                    Err("no event yet".to_owned())
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .await
+    }
+
+    fn stop(self) -> Vec<(String, String, String)> {
+        self.task.abort();
+        self.seen.lock().unwrap().clone()
+    }
 }
 
 /// Moves every replica off `broker` with Kafka's own reassignment tool (from the testbed's
@@ -878,5 +943,51 @@ async fn scale_brokers(s: &Stack, c: &Clients<'_>, dir: &Path) -> Result<()> {
     .await?;
     let sent = c.scram(&["produce", "--topic", "my-topic", "--count", "5"])?;
     ensure!(sent["acked"] == 5, "produce after the scale-down: {sent}");
+
+    // The removed broker leaves the KRaft metadata: once it is fenced and its pod gone, the
+    // operator unregisters it (Kafka would list it, fenced, forever) and says so in an Event.
+    // The quorum is unchanged: controller 3 alone votes and leads.
+    s.wait(
+        NS,
+        "broker 4 unregistered",
+        Duration::from_secs(120),
+        || async {
+            let q = c.operator(&["quorum"]).map_err(|e| e.to_string())?;
+            let registered = q["registered"].as_array().cloned().unwrap_or_default();
+            let ids: Vec<i64> = registered.iter().filter_map(|b| b["id"].as_i64()).collect();
+            let unfenced = registered.iter().all(|b| b["fenced"] == false);
+            if ids == [0, 1, 2] && unfenced && q["voters"] == json!([3]) && q["leader"] == 3 {
+                Ok(())
+            } else {
+                Err(q.to_string())
+            }
+        },
+    )
+    .await?;
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(s.client.clone(), NS);
+    s.wait(
+        NS,
+        "an Event for the unregistered broker",
+        Duration::from_secs(60),
+        || async {
+            let list = events
+                .list(&ListParams::default().fields(&format!(
+                    "involvedObject.name={CLUSTER},reason=BrokerUnregistered"
+                )))
+                .await
+                .map_err(|e| e.to_string())?;
+            let notes: Vec<String> = list
+                .items
+                .iter()
+                .filter_map(|e| e.message.clone())
+                .collect();
+            if notes.iter().any(|m| m.contains("broker 4")) {
+                Ok(())
+            } else {
+                Err(format!("{notes:?}"))
+            }
+        },
+    )
+    .await?;
     Ok(())
 }

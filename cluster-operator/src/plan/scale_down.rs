@@ -1,7 +1,8 @@
 //! The broker scale-down check: brokers may only be removed once they hold no partition
 //! replicas, because removing them would lose those replicas (and with them the only copy of
 //! partitions with one replica). The annotation `oxbow.rs/skip-broker-scaledown-check: "true"`
-//! on the Kafka resource overrides the check. Pure: no I/O.
+//! on the Kafka resource overrides the check. Also which broker registrations outlived their
+//! removed brokers. Pure: no I/O.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -96,6 +97,38 @@ pub fn check_broker_scale_down(
     }
 }
 
+/// What to do about broker registrations in the KRaft metadata after brokers were removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StaleRegistrations {
+    /// Registrations to remove: no longer a broker of the cluster, no pod, fenced.
+    pub unregister: Vec<i32>,
+    /// Removed brokers still registered unfenced (their process may still be stopping): look
+    /// again soon.
+    pub wait: Vec<i32>,
+}
+
+/// Pure: which registrations (id, fenced) outlived their broker. A registration is removed only
+/// when its id is not a desired broker, no pod of the cluster carries the id, and Kafka has
+/// fenced it, so a live or restarting broker is never unregistered.
+pub fn stale_registrations(
+    registered: &[(i32, bool)],
+    desired_brokers: &BTreeSet<i32>,
+    pods: &BTreeSet<i32>,
+) -> StaleRegistrations {
+    let mut out = StaleRegistrations::default();
+    for &(id, fenced) in registered {
+        if desired_brokers.contains(&id) || pods.contains(&id) {
+            continue;
+        }
+        if fenced {
+            out.unregister.push(id);
+        } else {
+            out.wait.push(id);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +218,35 @@ mod tests {
         let message = err.to_string();
         assert!(message.contains("t09, 3 more)"), "{message}");
         assert!(!message.contains("t10"), "{message}");
+    }
+
+    #[rstest::rstest]
+    // A removed broker, its pod gone and fenced: unregistered.
+    #[case(&[(0, false), (1, false), (4, true)], &[0, 1], &[0, 1], &[4], &[])]
+    // Its pod still stopping: left alone whatever Kafka says.
+    #[case(&[(0, false), (4, true)], &[0], &[0, 4], &[], &[])]
+    // Pod gone but not fenced yet (heartbeats time out): wait.
+    #[case(&[(0, false), (4, false)], &[0], &[0], &[], &[4])]
+    // A desired broker that is fenced (restarting) is never touched.
+    #[case(&[(0, true), (1, false)], &[0, 1], &[1], &[], &[])]
+    // A desired broker whose pod is not created yet: not touched either.
+    #[case(&[(7, true)], &[7], &[], &[], &[])]
+    // Nothing registered beyond the brokers: nothing to do.
+    #[case(&[(0, false), (1, false)], &[0, 1], &[0, 1], &[], &[])]
+    fn stale_registrations_are_fenced_registrations_of_removed_brokers_without_a_pod(
+        #[case] registered: &[(i32, bool)],
+        #[case] desired: &[i32],
+        #[case] pods: &[i32],
+        #[case] unregister: &[i32],
+        #[case] wait: &[i32],
+    ) {
+        let set = |ids: &[i32]| ids.iter().copied().collect::<BTreeSet<i32>>();
+        assert_eq!(
+            stale_registrations(registered, &set(desired), &set(pods)),
+            StaleRegistrations {
+                unregister: unregister.to_vec(),
+                wait: wait.to_vec(),
+            }
+        );
     }
 }
