@@ -403,9 +403,15 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
         // has not acknowledged it (acks=all) within 5 minutes.
         "--timeout-secs",
         "300",
+        // Idempotence, connection and metadata events, for the diagnosis of a failed send.
+        "--debug",
+        "eos,broker,topic",
         "--until-file",
     ]));
     producer_args.push(stop.display().to_string());
+    let producer_log = dir.path().join("producer.log");
+    producer_args.push("--log-file".into());
+    producer_args.push(producer_log.display().to_string());
     let producer = s.spawn_client(&producer_args)?;
     tokio::time::sleep(Duration::from_secs(3)).await;
 
@@ -496,8 +502,15 @@ async fn install_example_cluster_clients_roll_under_load_and_delete() -> Result<
         let metadata = c
             .operator(&["metadata"])
             .map(|m| m["topics"]["my-topic"].clone());
+        // librdkafka's own account, kept whole outside the test's temporary folder.
+        let log = std::fs::read_to_string(&producer_log).unwrap_or_default();
+        let kept = std::env::temp_dir().join("oxbow-full-stack-producer.log");
+        let _ = std::fs::write(&kept, &log);
+        let tail: Vec<&str> = log.lines().rev().take(150).collect();
         bail!(
-            "the producer must see no failed send during the roll: {produced}\nmy-topic now: {metadata:?}{}",
+            "the producer must see no failed send during the roll: {produced}\nmy-topic now: {metadata:?}\nproducer log ({}, last 150 lines):\n{}{}",
+            kept.display(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
             s.diagnostics(NS).await
         );
     }

@@ -982,6 +982,68 @@ async fn kafka_to_kubernetes_bidirectional() -> Result<()> {
     f.finish().await
 }
 
+/// A topic missing from Kafka for less than `OXBOW_KAFKA_DELETION_CONFIRM_SECONDS` keeps its
+/// `KafkaTopic`. One read without the topic is no proof of a deletion (a restarting broker can
+/// answer UNKNOWN_TOPIC_OR_PARTITION for a live topic), and acting on it would delete the
+/// topic through the finalizer: the full stack once lost a live topic that way during a
+/// rolling update. Here the topic is deleted and recreated in Kafka while two polls see it
+/// missing; its resource stays and follows the new topic. (A topic that stays missing past the
+/// window loses its resource: `kafka_to_kubernetes_bidirectional`.)
+#[tokio::test]
+async fn a_topic_missing_only_briefly_in_kafka_keeps_its_kafka_topic() -> Result<()> {
+    const WINDOW_SECS: u64 = 60;
+    let mut f = Fixture::new("brief").await?;
+    let env = f.operator_env().set(
+        "OXBOW_KAFKA_DELETION_CONFIRM_SECONDS",
+        WINDOW_SECS.to_string(),
+    );
+    f.start(env).await?;
+    let topic = f.topic("brief");
+    f.create_kt(&topic, json!({ "partitions": 1 })).await?;
+    let kt = f.wait_synced(&topic).await?;
+    let old_id = kt.status.as_ref().and_then(|s| s.topic_id.clone());
+    assert!(old_id.is_some(), "{:?}", kt.status);
+    let uid = kt.metadata.uid.clone();
+
+    let missing_since = Instant::now();
+    f.delete_in_kafka(&topic).await?;
+    f.wait_kafka_gone(&topic).await?;
+    f.wait_full_passes(2).await?;
+    f.create_in_kafka(&topic, 1, &[]).await?;
+    let missing_for = missing_since.elapsed();
+    assert!(
+        missing_for < Duration::from_secs(WINDOW_SECS),
+        "the premise needs the topic back within the window, it took {missing_for:?}"
+    );
+    let new_id = f.wait_kafka(&topic, "recreated", |_| true).await?.id;
+    assert_ne!(Some(new_id.clone()), old_id);
+
+    // The resource was not deleted (nor the new topic with it) and now names the new topic.
+    let kt = f
+        .wait_kt(&topic, "the status names the recreated topic", |kt| {
+            let id = kt.status.as_ref().and_then(|s| s.topic_id.clone());
+            if id.as_deref() == Some(new_id.as_str()) && synced(kt).is_ok() {
+                Ok(())
+            } else {
+                Err(format!("{:?}", kt.status))
+            }
+        })
+        .await?;
+    assert!(kt.metadata.deletion_timestamp.is_none());
+    assert_eq!(
+        kt.metadata.uid, uid,
+        "the same KafkaTopic, not one made again for the new topic"
+    );
+    f.wait_full_passes(2).await?;
+    assert!(f.get_kt(&topic).await?.is_some(), "the KafkaTopic stays");
+    assert_eq!(
+        f.kafka_topic(&topic).await?.map(|t| t.id),
+        Some(new_id),
+        "the recreated topic stays"
+    );
+    f.finish().await
+}
+
 // =============================================================================================
 // 3-way merge
 // =============================================================================================

@@ -40,6 +40,9 @@ pub struct Config {
     pub kube_write_concurrency: usize,
     /// Deadline of one Kafka admin request.
     pub kafka_operation_timeout: Duration,
+    /// How long a known topic must stay missing from Kafka's metadata before its `KafkaTopic`
+    /// is deleted (bidirectional mode): one stale read during a broker restart is not proof.
+    pub kafka_deletion_confirm: Duration,
 }
 
 impl Config {
@@ -106,6 +109,7 @@ impl Config {
             exclude_pattern,
             kube_write_concurrency: concurrency.max(1),
             kafka_operation_timeout: positive_secs("OXBOW_KAFKA_OPERATION_TIMEOUT_SECONDS", 30)?,
+            kafka_deletion_confirm: positive_secs("OXBOW_KAFKA_DELETION_CONFIRM_SECONDS", 10)?,
         })
     }
 
@@ -140,6 +144,7 @@ mod tests {
         assert_eq!(c.sync, SyncMode::Bidirectional);
         assert_eq!(c.http_addr.port(), 8080);
         assert_eq!(c.kafka_poll_interval, Duration::from_secs(15));
+        assert_eq!(c.kafka_deletion_confirm, Duration::from_secs(10));
         assert_eq!(c.log_format, LogFormat::Text);
     }
 

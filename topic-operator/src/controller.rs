@@ -52,8 +52,8 @@ use crate::{
     config::Config,
     convert::{self, Handling},
     kafka::{
-        Expected, Failure, KafkaSide, KafkaView, TOPIC_ALREADY_EXISTS, TOPIC_DELETION_DISABLED,
-        Tombstones, UNKNOWN_TOPIC_OR_PARTITION,
+        Absences, Expected, Failure, KafkaSide, KafkaView, TOPIC_ALREADY_EXISTS,
+        TOPIC_DELETION_DISABLED, Tombstones, UNKNOWN_TOPIC_OR_PARTITION,
     },
     plan::{
         AdminOp, BatchLimits, KafkaAction, SpecAction, TopicPlan, TopicState, batch_admin_ops,
@@ -236,6 +236,7 @@ pub async fn run(
         brokers: None,
         dirty: dirty.clone(),
         tombstones: Tombstones::default(),
+        absences: Absences::default(),
         holds: Holds::new(Backoff::default()),
         kube_attempts: HashMap::new(),
         seen,
@@ -323,6 +324,8 @@ struct Operator {
     brokers: Option<u32>,
     dirty: Arc<Dirty>,
     tombstones: Tombstones,
+    /// Known topics missing from Kafka's metadata, until their absence is proven.
+    absences: Absences,
     /// Topics not to send to Kafka for now (refused, or backing off).
     holds: Holds,
     /// Consecutive failed Kubernetes writes per topic, for the delay before the next try.
@@ -399,6 +402,7 @@ impl Operator {
         }
 
         let work = self.confirm_kubernetes_deletions(work).await;
+        let work = self.confirm_kafka_deletions(work, &view).await;
         let work = self.finalize_and_plan(work, &view, brokers).await;
         if full {
             let in_pass: HashSet<&str> = work.iter().map(|w| w.topic.as_str()).collect();
@@ -558,6 +562,73 @@ impl Operator {
             }
         }
         out
+    }
+
+    /// Holds back every plan that deletes a `KafkaTopic` because its topic is missing in Kafka
+    /// until the absence is proven ([`Absences`]): it has lasted `kafka_deletion_confirm`, and
+    /// a full listing and a description made now both lack the topic. Until then the topic is
+    /// looked at again later; a topic Kafka shows again is forgotten, its `KafkaTopic` kept.
+    async fn confirm_kafka_deletions(
+        &mut self,
+        work: Vec<TopicWork>,
+        view: &KafkaView,
+    ) -> Vec<TopicWork> {
+        let deletes_resource =
+            |w: &TopicWork| matches!(&w.kind, WorkKind::Plan(p) if p.spec == SpecAction::Delete);
+        self.absences.retain(|t| !view.topics.contains_key(t));
+        for w in work.iter().filter(|w| !deletes_resource(w)) {
+            self.absences.forget(&w.topic);
+        }
+        let now = Instant::now();
+        let mut due = Vec::new();
+        for w in work.iter().filter(|w| deletes_resource(w)) {
+            if self
+                .absences
+                .lasted(&w.topic, now, self.cfg.kafka_deletion_confirm)
+            {
+                due.push(w.topic.clone());
+            } else {
+                debug!(topic = %w.topic, "missing from Kafka's metadata; its KafkaTopic is deleted only if it stays missing");
+                self.dirty_after(&w.topic, self.cfg.kafka_deletion_confirm);
+            }
+        }
+        let mut proven: HashSet<String> = HashSet::new();
+        if !due.is_empty() {
+            let listed = self.kafka.admin.list_topics().await;
+            let described = self.kafka.observe(due.iter().cloned()).await;
+            match (listed, described) {
+                (Ok(listed), Ok(described)) => {
+                    let listed: HashSet<&str> = listed.iter().map(|t| t.name.as_str()).collect();
+                    for topic in &due {
+                        if listed.contains(topic.as_str()) || described.topics.contains_key(topic) {
+                            info!(topic = %topic, "Kafka shows the topic again (an earlier read was stale): its KafkaTopic is kept");
+                            self.absences.forget(topic);
+                        } else {
+                            proven.insert(topic.clone());
+                        }
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    warn!(error = %e, "re-reading Kafka to confirm deleted topics failed; deleting no KafkaTopic this pass");
+                    for topic in &due {
+                        self.dirty_after(topic, RECHECK_AFTER);
+                    }
+                }
+            }
+        }
+        work.into_iter()
+            .filter(|w| {
+                if !deletes_resource(w) {
+                    return true;
+                }
+                let go = proven.contains(&w.topic);
+                if go {
+                    info!(topic = %w.topic, "topic deleted in Kafka: deleting its KafkaTopic");
+                    self.absences.forget(&w.topic);
+                }
+                go
+            })
+            .collect()
     }
 
     /// Adds the finalizer to the new `KafkaTopic`s of the pass, then plans those it was added

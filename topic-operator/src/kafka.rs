@@ -111,6 +111,46 @@ impl Tombstones {
     }
 }
 
+/// Topics the operator knew (a base with a topic ID) that Kafka's metadata stopped showing, by
+/// when that was first seen.
+///
+/// Deleting a topic's `KafkaTopic` deletes the topic through the finalizer, so a wrong "deleted
+/// in Kafka" loses data. One read is not proof: while brokers restart (a rolling update), a
+/// broker can answer UNKNOWN_TOPIC_OR_PARTITION for a topic that exists, and the full stack saw
+/// exactly that turn into the deletion of a live topic. So an absence counts only once it has
+/// lasted `OXBOW_KAFKA_DELETION_CONFIRM_SECONDS` (10 s by default) and a fresh listing and description, made then, agree.
+#[derive(Debug, Default)]
+pub struct Absences {
+    first_seen: HashMap<String, Instant>,
+}
+
+impl Absences {
+    /// Records `topic` as missing (from `now` if it was not already) and tells whether it has
+    /// been missing for at least `after`.
+    pub fn lasted(&mut self, topic: &str, now: Instant, after: Duration) -> bool {
+        let since = *self.first_seen.entry(topic.to_owned()).or_insert(now);
+        now.duration_since(since) >= after
+    }
+
+    /// Forgets `topic` (seen again, or its absence acted on).
+    pub fn forget(&mut self, topic: &str) {
+        self.first_seen.remove(topic);
+    }
+
+    /// Keeps only the topics for which `keep` holds.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.first_seen.retain(|t, _| keep(t));
+    }
+
+    pub fn len(&self) -> usize {
+        self.first_seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.first_seen.is_empty()
+    }
+}
+
 impl Failure {
     pub fn from_admin(e: &AdminError) -> Failure {
         Failure {
@@ -502,5 +542,21 @@ mod tests {
             "after the TTL Kafka is believed again"
         );
         assert!(tombstones.is_empty());
+    }
+
+    #[test]
+    fn an_absence_counts_only_once_it_has_lasted() {
+        let mut a = Absences::default();
+        let t0 = Instant::now();
+        let after = Duration::from_secs(10);
+        assert!(!a.lasted("t", t0, after), "first sighting");
+        assert!(!a.lasted("t", t0 + Duration::from_secs(9), after));
+        assert!(a.lasted("t", t0 + Duration::from_secs(10), after));
+        // Seen again: the clock starts over.
+        a.forget("t");
+        assert!(!a.lasted("t", t0 + Duration::from_secs(11), after));
+        assert!(a.lasted("t", t0 + Duration::from_secs(21), after));
+        a.retain(|t| t != "t");
+        assert!(a.is_empty());
     }
 }

@@ -67,6 +67,12 @@ enum Cmd {
         /// Per-message delivery timeout.
         #[arg(long, default_value_t = 120)]
         timeout_secs: u64,
+        /// Write librdkafka's log lines (with the time since start) to this file.
+        #[arg(long)]
+        log_file: Option<PathBuf>,
+        /// librdkafka debug contexts to log (for example `eos,broker,topic`).
+        #[arg(long)]
+        debug: Option<String>,
     },
     /// Create a topic through the admin API.
     CreateTopic {
@@ -121,6 +127,38 @@ fn config(c: &Connection) -> Result<ClientConfig> {
     Ok(cfg)
 }
 
+/// librdkafka's log and error callbacks, written to a file (never to a pipe nobody reads while
+/// the producer runs) with the seconds since start.
+struct FileLog {
+    file: Option<std::sync::Mutex<std::fs::File>>,
+    start: Instant,
+}
+
+impl FileLog {
+    fn line(&self, level: &str, facility: &str, message: &str) {
+        use std::io::Write;
+        if let Some(file) = &self.file
+            && let Ok(mut f) = file.lock()
+        {
+            let _ = writeln!(
+                f,
+                "{:9.3} {level} {facility} {message}",
+                self.start.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
+impl rdkafka::ClientContext for FileLog {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.line(&format!("{level:?}"), fac, log_message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.line("ERROR", "error", &format!("{error}: {reason}"));
+    }
+}
+
 /// The same connection for the Kafka protocol client (TLS, with or without a certificate).
 fn protocol_connection(c: &Connection) -> Result<oxbow_runtime::kafka::KafkaConnection> {
     use oxbow_runtime::kafka::{KafkaConnection, SecurityProtocol};
@@ -149,13 +187,31 @@ async fn main() -> Result<()> {
             until_file,
             interval_ms,
             timeout_secs,
+            log_file,
+            debug,
         } => {
-            let producer: FutureProducer = base
-                .clone()
-                .set("acks", "all")
+            let mut cfg = base.clone();
+            cfg.set("acks", "all")
                 .set("enable.idempotence", "true")
-                .set("message.timeout.ms", (timeout_secs * 1000).to_string())
-                .create()?;
+                .set("message.timeout.ms", (timeout_secs * 1000).to_string());
+            if let Some(debug) = &debug {
+                // rust-rdkafka sets the level from the `log` crate's, which has no logger here.
+                cfg.set("debug", debug)
+                    .set_log_level(rdkafka::config::RDKafkaLogLevel::Debug);
+            } else if log_file.is_some() {
+                cfg.set_log_level(rdkafka::config::RDKafkaLogLevel::Info);
+            }
+            let log = match &log_file {
+                Some(path) => Some(std::sync::Mutex::new(
+                    std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?,
+                )),
+                None => None,
+            };
+            let producer: FutureProducer<FileLog> = cfg.create_with_context(FileLog {
+                file: log,
+                start: Instant::now(),
+            })?;
             let started = Instant::now();
             let mut pending = Vec::new();
             let mut n = 0u64;
