@@ -113,12 +113,14 @@ pub fn setup(index: u8, uid: &str, address: &str) -> Result<PodNetwork> {
     let (netns, host_veth) = names(index, uid);
     let _ = teardown(&netns);
     let cidr = format!("{address}/{PREFIX_LEN}");
+    let mac = mac_for(address)?;
     let steps: Vec<Vec<&str>> = vec![
         vec!["netns", "add", &netns],
         vec![
             "link", "add", &host_veth, "type", "veth", "peer", "name", "eth0", "netns", &netns,
         ],
         vec!["link", "set", &host_veth, "master", BRIDGE, "up"],
+        vec!["-n", &netns, "link", "set", "eth0", "address", &mac],
         vec!["-n", &netns, "addr", "add", &cidr, "dev", "eth0"],
         vec!["-n", &netns, "link", "set", "lo", "up"],
         vec!["-n", &netns, "link", "set", "eth0", "up"],
@@ -135,6 +137,20 @@ pub fn setup(index: u8, uid: &str, address: &str) -> Result<PodNetwork> {
         ip: address.to_owned(),
         host_veth,
     })
+}
+
+/// The pod interface's MAC address, derived from its IPv4 address as Docker does
+/// (`02:42:` then the four address bytes; locally administered, unicast). A pod that gets its
+/// namesake's address back then also has its MAC, so peers' ARP entries stay right: with a new
+/// MAC each time, a peer kept sending to the old one until its entry expired (up to about a
+/// minute), which silently dropped new connections to a restarted KRaft controller long enough
+/// for it to fence every broker. (The CNI bridge plugin sends a gratuitous ARP instead.)
+pub fn mac_for(address: &str) -> Result<String> {
+    let ip: std::net::Ipv4Addr = address
+        .parse()
+        .map_err(|e| anyhow::anyhow!("pod address {address:?}: {e}"))?;
+    let [a, b, c, d] = ip.octets();
+    Ok(format!("02:42:{a:02x}:{b:02x}:{c:02x}:{d:02x}"))
 }
 
 /// Kills whatever still runs in the namespace and deletes it (its veth pair goes with it).
@@ -184,6 +200,13 @@ pub fn list(prefix: &str) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mac_follows_the_address() {
+        assert_eq!(mac_for("198.18.3.3").unwrap(), "02:42:c6:12:03:03");
+        assert_eq!(mac_for("198.18.0.254").unwrap(), "02:42:c6:12:00:fe");
+        assert!(mac_for("not-an-address").is_err());
+    }
 
     #[test]
     fn names_fit_linux_limits_and_are_per_node() {
