@@ -72,6 +72,12 @@ pub const MEMORY_LIMIT_HEAP_OPTS: &str = "-XX:InitialRAMPercentage=50.0 -XX:MaxR
 pub const KAFKA_DEFAULT_PERFORMANCE_OPTS: &str = "-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
      -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
      -Djava.awt.headless=true";
+/// JVM system properties every Kafka node gets, before the user's (a later `-D` wins): the JVM
+/// caches a successful name lookup for 30 s by default, and a node whose peer came back under
+/// the same name with a new pod IP kept dialling the old address that long. Brokers that cannot
+/// reach a restarted controller within `broker.session.timeout.ms` (9 s) are all fenced, which
+/// stops every partition; with 5 s they follow the new address in time.
+pub const KAFKA_DEFAULT_SYSTEM_PROPERTIES: &str = "-Dsun.net.inetaddr.ttl=5";
 /// Seconds a node gets to shut down (controlled shutdown moves partition leadership away)
 /// when the template does not say.
 pub const DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS: i64 = 30;
@@ -384,13 +390,9 @@ fn env(
         }
         vars.insert("KAFKA_JVM_PERFORMANCE_OPTS", opts.join(" "));
     }
-    if let Some(properties) = jvm
-        .java_system_properties
-        .as_ref()
-        .filter(|p| !p.is_empty())
     {
-        let mut opts = Vec::new();
-        for property in properties {
+        let mut opts = vec![KAFKA_DEFAULT_SYSTEM_PROPERTIES.to_owned()];
+        for property in jvm.java_system_properties.iter().flatten() {
             let option = format!("-D{}={}", property.name, property.value);
             if property.name.is_empty() {
                 return Err(PodError::InvalidJvmOption { option });
@@ -980,8 +982,8 @@ mod tests {
     }
 
     #[rstest]
-    #[case("single-node", 0, "-Xms128m -Xmx512m", None, None)]
-    #[case("separate-roles", 0, "-Xms256m -Xmx256m", None, None)]
+    #[case("single-node", 0, "-Xms128m -Xmx512m", None, "-Dsun.net.inetaddr.ttl=5")]
+    #[case("separate-roles", 0, "-Xms256m -Xmx256m", None, "-Dsun.net.inetaddr.ttl=5")]
     #[case(
         "persistent-templates",
         0,
@@ -991,14 +993,14 @@ mod tests {
               -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true -XX:MaxGCPauseMillis=50 \
               -XX:-UseCompressedOops -XX:+UseStringDeduplication"
         ),
-        Some("-Djavax.net.debug=ssl")
+        "-Dsun.net.inetaddr.ttl=5 -Djavax.net.debug=ssl"
     )]
     fn jvm_environment(
         #[case] fixture: &str,
         #[case] node_id: i32,
         #[case] heap: &str,
         #[case] performance: Option<&str>,
-        #[case] system_properties: Option<&str>,
+        #[case] system_properties: &str,
     ) {
         let env = env_map(&pod(&cluster(fixture), node_id));
         assert_eq!(env["KAFKA_HEAP_OPTS"], heap);
@@ -1006,7 +1008,8 @@ mod tests {
             env.get("KAFKA_JVM_PERFORMANCE_OPTS").map(String::as_str),
             performance
         );
-        assert_eq!(env.get("KAFKA_OPTS").map(String::as_str), system_properties);
+        // The short DNS cache always comes first, so the user's own value wins.
+        assert_eq!(env["KAFKA_OPTS"], system_properties);
         assert_eq!(env["EXTRA_ARGS"], "-name kafkaServer");
     }
 
@@ -1019,7 +1022,7 @@ mod tests {
         let env = env_map(&pod(&c, 0));
         assert_eq!(env["KAFKA_HEAP_OPTS"], MEMORY_LIMIT_HEAP_OPTS);
         assert!(!env.contains_key("KAFKA_JVM_PERFORMANCE_OPTS"));
-        assert!(!env.contains_key("KAFKA_OPTS"));
+        assert_eq!(env["KAFKA_OPTS"], KAFKA_DEFAULT_SYSTEM_PROPERTIES);
     }
 
     #[rstest]
