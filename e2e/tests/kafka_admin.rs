@@ -60,12 +60,12 @@ fn scram_admin(env: &TestEnv) -> (KafkaAdmin, Registry) {
     (admin, registry)
 }
 
-/// An admin client over mTLS as a fresh principal (`CN=<prefix>-...`) that holds no ACL; the
-/// folder keeps its certificate files while the client lives.
-fn admin_without_acls(env: &TestEnv, prefix: &str) -> (KafkaAdmin, Registry, tempfile::TempDir) {
-    let cn = unique(prefix);
+/// An admin client over mTLS with a certificate for `CN=<cn>` from the clients CA (a principal
+/// with no ACL until a test grants one); the folder keeps its certificate files while the
+/// client lives.
+fn mtls_admin(env: &TestEnv, cn: &str) -> (KafkaAdmin, Registry, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
-    let leaf = env.clients_ca().unwrap().client_cert(&cn, None).unwrap();
+    let leaf = env.clients_ca().unwrap().client_cert(cn, None).unwrap();
     let (cert, key) = (tmp.path().join("client.crt"), tmp.path().join("client.key"));
     std::fs::write(&cert, &leaf.cert_pem).unwrap();
     pki::write_private(&key, &leaf.key_pem).unwrap();
@@ -957,24 +957,7 @@ async fn mtls_principal_is_refused_until_granted_then_describes_acls() {
     let env = env();
     let (scram, _) = scram_admin(&env);
     let cn = unique("mtls");
-    let tmp = tempfile::tempdir().unwrap();
-    let leaf = env.clients_ca().unwrap().client_cert(&cn, None).unwrap();
-    let (cert, key) = (tmp.path().join("client.crt"), tmp.path().join("client.key"));
-    std::fs::write(&cert, &leaf.cert_pem).unwrap();
-    pki::write_private(&key, &leaf.key_pem).unwrap();
-    let registry = Registry::new();
-    let mtls = KafkaAdmin::new(
-        &KafkaConnection {
-            bootstrap_servers: env.kafka_tls_bootstrap.clone(),
-            security_protocol: SecurityProtocol::Ssl,
-            ca_file: Some(env.kafka_ca_file.clone()),
-            client_cert: Some((cert, key)),
-            sasl: None,
-        },
-        &registry,
-        ADMIN_TIMEOUT,
-    )
-    .unwrap();
+    let (mtls, registry, _tmp) = mtls_admin(&env, &cn);
 
     // The connection itself works.
     let cluster = mtls.describe_cluster().await.unwrap();
@@ -1346,7 +1329,7 @@ async fn unregistering_a_never_registered_broker_id_is_broker_id_not_registered(
 #[tokio::test]
 async fn unregister_broker_without_alter_on_the_cluster_is_cluster_authorization_failed() {
     let env = env();
-    let (mtls, registry, _tmp) = admin_without_acls(&env, "unreg");
+    let (mtls, registry, _tmp) = mtls_admin(&env, &unique("unreg"));
 
     let err = mtls.unregister_broker(4242).await.unwrap_err();
     assert!(
@@ -1406,7 +1389,7 @@ async fn the_metadata_quorum_and_the_registered_brokers_match_the_live_cluster()
 #[tokio::test]
 async fn describe_quorum_without_describe_on_the_cluster_is_cluster_authorization_failed() {
     let env = env();
-    let (mtls, registry, _tmp) = admin_without_acls(&env, "quorum");
+    let (mtls, registry, _tmp) = mtls_admin(&env, &unique("quorum"));
     let err = mtls.describe_quorum().await.unwrap_err();
     assert!(matches!(err, AdminError::DescribeQuorum { .. }), "{err:?}");
     assert_eq!(err.reason(), "ClusterAuthorizationFailed", "{err}");
