@@ -2,7 +2,7 @@
 # Oxbow's one test command: on a fresh machine it installs what the tests need (Debian packages,
 # a Go toolchain if the machine's is missing or too old, Kafka's jars from Maven Central, the
 # Kubernetes control plane built from the upstream Go modules), lints, builds, starts the testbed
-# (real kube-apiserver/etcd/controller-manager/scheduler, real Kafka, one node agent running pods
+# (real kube-apiserver/etcd/controller-manager/scheduler, real Kafka, three node agents running pods
 # as processes) and runs every test. Needs root (the pod network).
 # Everything downloaded or built is cached outside the repository ($OXBOW_CACHE_DIR, default
 # ~/.cache/oxbow; Go's and Cargo's usual caches), keyed by version.
@@ -31,7 +31,8 @@ log "testbed up"
 cleanup() { "$testbed" down || true; }
 trap cleanup EXIT
 # Assigned first: `eval "$(...)"` alone would hide a failed `up`.
-exports=$("$testbed" up --nodes 1)
+# Three nodes, so that pods move between nodes (and addresses) as on a real cluster.
+exports=$("$testbed" up --nodes 3)
 eval "$exports"
 
 log "tests"
