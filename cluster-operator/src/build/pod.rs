@@ -982,8 +982,20 @@ mod tests {
     }
 
     #[rstest]
-    #[case("single-node", 0, "-Xms128m -Xmx512m", None, "-Dsun.net.inetaddr.ttl=5")]
-    #[case("separate-roles", 0, "-Xms256m -Xmx256m", None, "-Dsun.net.inetaddr.ttl=5")]
+    #[case(
+        "single-node",
+        0,
+        "-Xms128m -Xmx512m",
+        None,
+        "-Dsun.net.inetaddr.ttl=5"
+    )]
+    #[case(
+        "separate-roles",
+        0,
+        "-Xms256m -Xmx256m",
+        None,
+        "-Dsun.net.inetaddr.ttl=5"
+    )]
     #[case(
         "persistent-templates",
         0,
