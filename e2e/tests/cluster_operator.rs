@@ -102,13 +102,14 @@ async fn apply_doc(client: &Client, ns: &str, doc: &Value) -> Result<()> {
     Ok(())
 }
 
-/// A kubeconfig that authenticates as ServiceAccount `sa` of `ns` with a fresh token.
+/// A kubeconfig that authenticates as ServiceAccount `sa` of `ns` with a fresh token, readable
+/// by its owner only, in a folder removed when the returned guard drops.
 async fn service_account_kubeconfig(
     client: &Client,
     env: &TestEnv,
     ns: &str,
     sa: &str,
-) -> Result<PathBuf> {
+) -> Result<(tempfile::TempDir, PathBuf)> {
     let api: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
     let request = TokenRequest {
         spec: TokenRequestSpec {
@@ -137,9 +138,9 @@ async fn service_account_kubeconfig(
         cluster.server.context("no server")?,
         cluster.certificate_authority_data.context("no CA data")?,
     );
-    let path = std::env::temp_dir().join(format!("oxbow-e2e-{ns}-{sa}.kubeconfig"));
-    std::fs::write(&path, yaml)?;
-    Ok(path)
+    let dir = tempfile::tempdir()?;
+    let path = e2e::stack::private_file(dir.path(), &format!("{sa}.kubeconfig"), yaml.as_bytes())?;
+    Ok((dir, path))
 }
 
 /// A namespace enforcing Pod Security `restricted`, the install bundle's RBAC in it, and the
@@ -148,6 +149,8 @@ struct Installed {
     ns: TestNamespace,
     client: Client,
     operator: OperatorProcess,
+    /// Holds the operator's kubeconfig (with its token) until the test ends.
+    _kubeconfig: tempfile::TempDir,
 }
 
 async fn install(test: &str) -> Result<Installed> {
@@ -176,7 +179,7 @@ async fn install(test: &str) -> Result<Installed> {
             apply_install_doc(&client, &ns.name, doc).await?;
         }
     }
-    let kubeconfig =
+    let (kubeconfig_dir, kubeconfig) =
         service_account_kubeconfig(&client, &env, &ns.name, "oxbow-cluster-operator").await?;
     let mut operator = OperatorProcess::start(
         test,
@@ -191,6 +194,7 @@ async fn install(test: &str) -> Result<Installed> {
         ns,
         client,
         operator,
+        _kubeconfig: kubeconfig_dir,
     })
 }
 
@@ -933,7 +937,7 @@ async fn invalid_and_paused(t: &Installed) -> Result<()> {
     // The operator is not allowed more than asked: it cannot, e.g., delete Kafkas or read
     // Secrets of other namespaces.
     let env = TestEnv::from_env()?;
-    let kubeconfig =
+    let (_kubeconfig_dir, kubeconfig) =
         service_account_kubeconfig(&t.client, &env, &t.ns.name, "oxbow-cluster-operator").await?;
     let sa_client = {
         let kc = kube::config::Kubeconfig::read_from(&kubeconfig)?;
