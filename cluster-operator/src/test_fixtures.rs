@@ -4,6 +4,8 @@
 
 use shared_crds::{Kafka, KafkaNodePool};
 
+use crate::model::{OperatorDefaults, ResolvedCluster, validate_cluster};
+
 /// The resources of one fixture file.
 pub struct Fixture {
     /// The Kafka resource.
@@ -43,4 +45,13 @@ pub fn load(name: &str) -> Fixture {
         kafka: kafka.unwrap_or_else(|| panic!("{path}: no Kafka resource")),
         pools,
     }
+}
+
+/// Loads fixture `name` and validates it with the default operator settings, returning the
+/// resolved cluster. Panics, naming the fixture and the error, when validation fails.
+pub fn resolved(name: &str) -> ResolvedCluster {
+    let f = load(name);
+    validate_cluster(&f.kafka, &f.pools, &OperatorDefaults::default())
+        .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+        .cluster
 }

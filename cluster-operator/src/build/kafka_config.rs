@@ -501,16 +501,8 @@ fn advertised_address(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::validate::{OperatorDefaults, validate_cluster};
     use crate::test_fixtures;
     use rstest::rstest;
-
-    fn cluster(fixture: &str) -> ResolvedCluster {
-        let f = test_fixtures::load(fixture);
-        validate_cluster(&f.kafka, &f.pools, &OperatorDefaults::default())
-            .unwrap()
-            .cluster
-    }
 
     /// Addresses for the external listeners of `all-listeners` (brokers 0 and 1).
     fn external_addresses() -> AdvertisedAddresses {
@@ -523,7 +515,12 @@ mod tests {
     }
 
     fn build(fixture: &str, node_id: i32) -> ServerProperties {
-        build_server_properties(&cluster(fixture), node_id, &external_addresses()).unwrap()
+        build_server_properties(
+            &test_fixtures::resolved(fixture),
+            node_id,
+            &external_addresses(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -777,7 +774,7 @@ transaction.state.log.replication.factor=3
 
     #[test]
     fn an_unknown_external_address_fails_instead_of_guessing() {
-        let c = cluster("all-listeners");
+        let c = test_fixtures::resolved("all-listeners");
         let err = build_server_properties(&c, 1, &AdvertisedAddresses::default()).unwrap_err();
         // Broker 0 has an override for "node"; broker 1 has nothing for "lb" or "node".
         assert_eq!(
@@ -833,7 +830,7 @@ transaction.state.log.replication.factor=3
 
     #[test]
     fn the_users_config_overrides_the_small_cluster_defaults() {
-        let mut c = cluster("single-node");
+        let mut c = test_fixtures::resolved("single-node");
         c.config
             .insert("offsets.topic.replication.factor".into(), "5".into());
         let props = build_server_properties(&c, 0, &AdvertisedAddresses::default()).unwrap();
@@ -846,8 +843,12 @@ transaction.state.log.replication.factor=3
 
     #[test]
     fn unknown_nodes_are_refused() {
-        let err = build_server_properties(&cluster("combined"), 7, &AdvertisedAddresses::default())
-            .unwrap_err();
+        let err = build_server_properties(
+            &test_fixtures::resolved("combined"),
+            7,
+            &AdvertisedAddresses::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.reason(), "UnknownNode");
     }
 

@@ -413,19 +413,11 @@ fn host_port(host: &str, port: i32) -> String {
 mod tests {
     use super::*;
     use crate::build::services::services;
-    use crate::model::{OperatorDefaults, validate_cluster};
     use crate::test_fixtures;
     use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, ServiceStatus};
     use rstest::rstest;
 
     const CA_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-
-    fn cluster(fixture: &str) -> ResolvedCluster {
-        let f = test_fixtures::load(fixture);
-        validate_cluster(&f.kafka, &f.pools, &OperatorDefaults::default())
-            .expect("valid")
-            .cluster
-    }
 
     fn service_mut<'a>(services: &'a mut [Service], name: &str) -> &'a mut Service {
         services
@@ -490,7 +482,7 @@ mod tests {
     }
 
     fn resolve(broker1_lb_ready: bool) -> (ResolvedCluster, Vec<Service>, ListenerResolution) {
-        let c = cluster("external-listeners");
+        let c = test_fixtures::resolved("external-listeners");
         let observed = observed(&c, broker1_lb_ready);
         let resolution = advertised_addresses(&c, &observed, &node_addresses());
         (c, observed, resolution)
@@ -539,7 +531,7 @@ mod tests {
 
     #[test]
     fn nothing_observed_leaves_only_derived_and_overridden_addresses() {
-        let c = cluster("external-listeners");
+        let c = test_fixtures::resolved("external-listeners");
         let resolution = advertised_addresses(&c, &[], &BTreeMap::new());
         assert_eq!(resolution.pending, ["lb", "node"]);
         // Broker 1 overrides both host and port on `node`, so it needs nothing observed.
@@ -567,7 +559,7 @@ mod tests {
 
     #[test]
     fn an_override_of_the_port_alone_keeps_the_observed_host() {
-        let mut c = cluster("external-listeners");
+        let mut c = test_fixtures::resolved("external-listeners");
         let node = c.listeners.iter_mut().find(|l| l.name == "node").unwrap();
         let broker0 = node
             .configuration
@@ -703,7 +695,7 @@ mod tests {
 
     #[test]
     fn nodeport_status_lists_every_node_address_of_brokers_not_overridden() {
-        let c = cluster("external-listeners");
+        let c = test_fixtures::resolved("external-listeners");
         let observed = observed(&c, true);
         let mut nodes = node_addresses();
         nodes.insert(1, "10.0.0.1".to_owned());
@@ -737,7 +729,7 @@ mod tests {
 
     #[test]
     fn unknown_bootstrap_addresses_are_left_out_of_the_status() {
-        let c = cluster("external-listeners");
+        let c = test_fixtures::resolved("external-listeners");
         let resolution = advertised_addresses(&c, &[], &BTreeMap::new());
         let all = listener_status(&c, &resolution, &[], CA_PEM);
         let lb = status_of(&all, "lb");

@@ -101,17 +101,9 @@ fn oxbow_peers(cluster: &ResolvedCluster) -> Vec<NetworkPolicyPeer> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{OperatorDefaults, validate_cluster};
     use crate::test_fixtures;
     use k8s_openapi::api::networking::v1::IPBlock;
     use rstest::rstest;
-
-    fn cluster(fixture: &str) -> ResolvedCluster {
-        let f = test_fixtures::load(fixture);
-        validate_cluster(&f.kafka, &f.pools, &OperatorDefaults::default())
-            .expect("valid")
-            .cluster
-    }
 
     fn rules(policy: &NetworkPolicy) -> &[NetworkPolicyIngressRule] {
         policy.spec.as_ref().unwrap().ingress.as_deref().unwrap()
@@ -142,7 +134,7 @@ mod tests {
 
     #[test]
     fn name_labels_owner_and_selected_pods() {
-        let c = cluster("external-listeners");
+        let c = test_fixtures::resolved("external-listeners");
         let policy = network_policy(&c);
         assert_eq!(
             policy.metadata.name.as_deref(),
@@ -168,7 +160,7 @@ mod tests {
 
     #[test]
     fn oxbow_ports_are_open_only_to_the_cluster_and_its_operators() {
-        let c = cluster("external-listeners");
+        let c = test_fixtures::resolved("external-listeners");
         let policy = network_policy(&c);
         let rule = &rules(&policy)[0];
         assert_eq!(ports(rule), [9090, 9091]);
@@ -220,7 +212,7 @@ mod tests {
 
     #[test]
     fn operator_selectors_match_the_operator_pods() {
-        let c = cluster("entity-operators");
+        let c = test_fixtures::resolved("entity-operators");
         let objects =
             crate::build::entity_operator::entity_operator_objects(&c, &Default::default());
         let policy = network_policy(&c);
@@ -272,7 +264,7 @@ mod tests {
         #[case] port: i32,
         #[case] from: Option<Vec<NetworkPolicyPeer>>,
     ) {
-        let c = cluster("external-listeners");
+        let c = test_fixtures::resolved("external-listeners");
         let index = c.listeners.iter().position(|l| l.name == listener).unwrap();
         let policy = network_policy(&c);
         let rule = &rules(&policy)[index + 1];
@@ -282,7 +274,7 @@ mod tests {
 
     #[test]
     fn an_empty_peer_list_opens_the_port_to_everyone() {
-        let mut c = cluster("single-node");
+        let mut c = test_fixtures::resolved("single-node");
         c.listeners[0].network_policy_peers = Some(Vec::new());
         let policy = network_policy(&c);
         assert_eq!(rules(&policy).len(), 2);

@@ -139,15 +139,7 @@ mod tests {
 
     use super::*;
     use crate::build::kafka_config::{AdvertisedAddresses, build_server_properties};
-    use crate::model::{OperatorDefaults, validate_cluster};
     use crate::test_fixtures;
-
-    fn cluster(fixture: &str) -> ResolvedCluster {
-        let f = test_fixtures::load(fixture);
-        validate_cluster(&f.kafka, &f.pools, &OperatorDefaults::default())
-            .expect("valid fixture")
-            .cluster
-    }
 
     fn props(c: &ResolvedCluster, node_id: i32) -> ServerProperties {
         let mut advertised = AdvertisedAddresses::default();
@@ -181,7 +173,7 @@ mod tests {
         #[case] node_id: i32,
         #[case] name: &str,
     ) {
-        let c = cluster(fixture);
+        let c = test_fixtures::resolved(fixture);
         let node = c.node(node_id).expect("node");
         let p = props(&c, node_id);
         let cm = node_config_map(&c, &node, &p);
@@ -222,7 +214,7 @@ mod tests {
 
     #[test]
     fn default_logging_goes_to_the_console_only_and_is_reloaded() {
-        let s = log4j2_settings(&log4j2_properties(&cluster("single-node")));
+        let s = log4j2_settings(&log4j2_properties(&test_fixtures::resolved("single-node")));
         assert_eq!(s["rootLogger.level"], "INFO");
         assert_eq!(s["rootLogger.appenderRef.stdout.ref"], "STDOUT");
         assert_eq!(s["appender.stdout.type"], "Console");
@@ -238,7 +230,9 @@ mod tests {
 
     #[test]
     fn inline_loggers_replace_and_add_settings() {
-        let s = log4j2_settings(&log4j2_properties(&cluster("persistent-templates")));
+        let s = log4j2_settings(&log4j2_properties(&test_fixtures::resolved(
+            "persistent-templates",
+        )));
         assert_eq!(s["rootLogger.level"], "DEBUG");
         assert_eq!(s["logger.coordinator.name"], "kafka.coordinator");
         assert_eq!(s["logger.coordinator.level"], "TRACE");
@@ -247,7 +241,7 @@ mod tests {
 
     #[test]
     fn line_breaks_in_loggers_cannot_start_new_settings() {
-        let mut c = cluster("persistent-templates");
+        let mut c = test_fixtures::resolved("persistent-templates");
         c.logging
             .as_mut()
             .unwrap()
@@ -268,7 +262,7 @@ mod tests {
 
     #[test]
     fn external_logging_leaves_the_generated_defaults() {
-        let mut c = cluster("persistent-templates");
+        let mut c = test_fixtures::resolved("persistent-templates");
         c.logging.as_mut().unwrap().type_ = LoggingType::External;
         let s = log4j2_settings(&log4j2_properties(&c));
         assert_eq!(s["rootLogger.level"], "INFO");

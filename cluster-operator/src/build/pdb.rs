@@ -50,15 +50,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::model::{OperatorDefaults, validate_cluster};
     use crate::test_fixtures;
-
-    fn cluster(fixture: &str) -> ResolvedCluster {
-        let f = test_fixtures::load(fixture);
-        validate_cluster(&f.kafka, &f.pools, &OperatorDefaults::default())
-            .expect("valid fixture")
-            .cluster
-    }
 
     #[rstest]
     #[case("single-node", 1)]
@@ -67,7 +59,7 @@ mod tests {
     #[case("all-listeners", 1)]
     #[case("persistent-templates", 0)]
     fn budget_selects_every_node_pod(#[case] fixture: &str, #[case] max_unavailable: i32) {
-        let c = cluster(fixture);
+        let c = test_fixtures::resolved(fixture);
         let pdb = pod_disruption_budget(&c);
         assert_eq!(
             pdb.metadata.name.as_deref(),
@@ -95,7 +87,7 @@ mod tests {
 
     #[test]
     fn template_metadata_is_added_without_replacing_standard_labels() {
-        let c = cluster("persistent-templates");
+        let c = test_fixtures::resolved("persistent-templates");
         let pdb = pod_disruption_budget(&c);
         let labels = pdb.metadata.labels.unwrap();
         assert_eq!(labels["team"], "streaming");

@@ -598,7 +598,6 @@ mod tests {
         NODE_KEYSTORE_PATH, build_server_properties,
     };
     use crate::build::storage::node_claims;
-    use crate::model::{OperatorDefaults, validate_cluster};
     use crate::pki::node_certs;
     use crate::test_fixtures;
 
@@ -606,10 +605,7 @@ mod tests {
 
     /// The validated cluster of `fixture`, with a cluster ID when the fixture's status has none.
     fn cluster(fixture: &str) -> ResolvedCluster {
-        let f = test_fixtures::load(fixture);
-        let mut c = validate_cluster(&f.kafka, &f.pools, &OperatorDefaults::default())
-            .expect("valid fixture")
-            .cluster;
+        let mut c = test_fixtures::resolved(fixture);
         c.cluster_id.get_or_insert_with(|| CLUSTER_ID.to_owned());
         c
     }
@@ -745,10 +741,7 @@ mod tests {
 
     #[test]
     fn a_cluster_without_an_id_has_no_pods_yet() {
-        let f = test_fixtures::load("single-node");
-        let c = validate_cluster(&f.kafka, &f.pools, &OperatorDefaults::default())
-            .unwrap()
-            .cluster;
+        let c = test_fixtures::resolved("single-node");
         assert_eq!(c.cluster_id, None);
         let err = node_pod(&c, &c.node(0).unwrap(), "a", "b").unwrap_err();
         assert_eq!(err, PodError::MissingClusterId);

@@ -36,15 +36,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::model::{OperatorDefaults, validate_cluster};
     use crate::test_fixtures;
-
-    fn cluster(fixture: &str) -> ResolvedCluster {
-        let f = test_fixtures::load(fixture);
-        validate_cluster(&f.kafka, &f.pools, &OperatorDefaults::default())
-            .expect("valid fixture")
-            .cluster
-    }
 
     #[rstest]
     #[case("single-node", "tiny-kafka")]
@@ -54,7 +46,7 @@ mod tests {
         #[case] fixture: &str,
         #[case] name: &str,
     ) {
-        let c = cluster(fixture);
+        let c = test_fixtures::resolved(fixture);
         let sa = kafka_service_account(&c);
         assert_eq!(sa.metadata.name.as_deref(), Some(name));
         assert_eq!(sa.metadata.namespace.as_deref(), Some(c.namespace.as_str()));

@@ -237,16 +237,8 @@ fn per_broker_service(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{OperatorDefaults, validate_cluster};
     use crate::test_fixtures;
     use rstest::rstest;
-
-    fn cluster(fixture: &str) -> ResolvedCluster {
-        let f = test_fixtures::load(fixture);
-        validate_cluster(&f.kafka, &f.pools, &OperatorDefaults::default())
-            .expect("valid")
-            .cluster
-    }
 
     fn find<'a>(services: &'a [Service], name: &str) -> &'a Service {
         services
@@ -305,7 +297,7 @@ mod tests {
         "ext-broker-node-1",
     ])]
     fn one_service_per_purpose_in_a_stable_order(#[case] fixture: &str, #[case] expected: &[&str]) {
-        let c = cluster(fixture);
+        let c = test_fixtures::resolved(fixture);
         let built = services(&c);
         let names: Vec<&str> = built
             .iter()
@@ -325,7 +317,7 @@ mod tests {
 
     #[test]
     fn the_headless_service_reaches_every_node_on_internal_ports() {
-        let c = cluster("external-listeners");
+        let c = test_fixtures::resolved("external-listeners");
         let built = services(&c);
         let s = find(&built, "ext-kafka-brokers");
         assert_eq!(spec(s).cluster_ip.as_deref(), Some("None"));
@@ -345,7 +337,7 @@ mod tests {
 
     #[test]
     fn the_bootstrap_service_reaches_brokers_on_replication_and_internal_listeners() {
-        let c = cluster("external-listeners");
+        let c = test_fixtures::resolved("external-listeners");
         let built = services(&c);
         let s = find(&built, "ext-kafka-bootstrap");
         assert_eq!(spec(s).type_.as_deref(), Some("ClusterIP"));
@@ -377,7 +369,7 @@ mod tests {
         #[case] bootstrap_node_port: Option<i32>,
         #[case] broker_node_ports: &[Option<i32>],
     ) {
-        let c = cluster("external-listeners");
+        let c = test_fixtures::resolved("external-listeners");
         let built = services(&c);
         let port_name = format!("tcp-{listener}");
 
@@ -411,7 +403,7 @@ mod tests {
 
     #[test]
     fn listener_configuration_labels_and_annotations_apply_and_win_over_templates() {
-        let c = cluster("external-listeners");
+        let c = test_fixtures::resolved("external-listeners");
         let built = services(&c);
         let bootstrap = find(&built, "ext-kafka-node-bootstrap");
         assert_eq!(annotation(bootstrap, "bootstrap/annotation"), Some("yes"));
@@ -430,7 +422,7 @@ mod tests {
 
     #[test]
     fn controllers_get_no_per_broker_services() {
-        let c = cluster("external-listeners");
+        let c = test_fixtures::resolved("external-listeners");
         let controller = c.controllers()[0].clone();
         assert!(!controller.is_broker());
         let built = services(&c);
@@ -445,7 +437,7 @@ mod tests {
 
     #[test]
     fn a_cluster_without_templates_has_no_annotations() {
-        let built = services(&cluster("single-node"));
+        let built = services(&test_fixtures::resolved("single-node"));
         assert!(built.iter().all(|s| s.metadata.annotations.is_none()));
     }
 }

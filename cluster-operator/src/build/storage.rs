@@ -72,15 +72,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::model::{OperatorDefaults, validate_cluster};
     use crate::test_fixtures;
-
-    fn cluster(fixture: &str) -> ResolvedCluster {
-        let f = test_fixtures::load(fixture);
-        validate_cluster(&f.kafka, &f.pools, &OperatorDefaults::default())
-            .expect("valid fixture")
-            .cluster
-    }
 
     /// (claim name, size, class, owned by the Kafka)
     type Expected = (&'static str, &'static str, Option<&'static str>, bool);
@@ -104,7 +96,7 @@ mod tests {
         #[case] node_id: i32,
         #[case] expected: &[Expected],
     ) {
-        let c = cluster(fixture);
+        let c = test_fixtures::resolved(fixture);
         let node = c.node(node_id).expect("node");
         let claims = node_claims(&c, &node);
         let got: Vec<(String, String, Option<String>, bool)> = claims
@@ -158,7 +150,7 @@ mod tests {
 
     #[test]
     fn claim_names_are_the_ones_the_model_gives() {
-        let c = cluster("persistent-templates");
+        let c = test_fixtures::resolved("persistent-templates");
         for node in c.nodes() {
             let pool = c.pool(&node.pool).unwrap();
             let expected: Vec<String> = pool

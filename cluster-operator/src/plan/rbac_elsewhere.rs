@@ -153,23 +153,18 @@ fn stale<K: Object>(found: &[K], wanted: &BTreeSet<(String, String)>, namespace:
 mod tests {
     use super::*;
     use crate::build::entity_operator::{EntityOperatorSettings, entity_operator_objects};
-    use crate::model::{OperatorDefaults, ResolvedCluster, validate_cluster};
     use crate::observe::elsewhere_selector;
     use crate::test_fixtures;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
     use rstest::rstest;
 
-    fn cluster(fixture: &str) -> ResolvedCluster {
-        let f = test_fixtures::load(fixture);
-        validate_cluster(&f.kafka, &f.pools, &OperatorDefaults::default())
-            .expect("valid")
-            .cluster
-    }
-
     /// The entity operators' objects of `fixture`; `entity-operators` has the topic operator
     /// watching `topics` and the user operator the Kafka's namespace `kafka`.
     fn desired(fixture: &str) -> EntityOperatorObjects {
-        entity_operator_objects(&cluster(fixture), &EntityOperatorSettings::default())
+        entity_operator_objects(
+            &test_fixtures::resolved(fixture),
+            &EntityOperatorSettings::default(),
+        )
     }
 
     fn meta(ns: &str, name: &str) -> ObjectMeta {
@@ -292,7 +287,7 @@ mod tests {
 
     #[test]
     fn objects_built_elsewhere_carry_every_label_the_sweep_selects_on() {
-        let c = cluster("entity-operators");
+        let c = test_fixtures::resolved("entity-operators");
         let d = desired("entity-operators");
         let selector = elsewhere_selector(&c.name, &c.namespace);
         let metas = [&d.roles[0].metadata, &d.role_bindings[0].metadata];
