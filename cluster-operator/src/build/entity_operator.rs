@@ -553,18 +553,10 @@ fn deployment(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{OperatorDefaults, validate_cluster};
     use crate::test_fixtures;
     use rstest::rstest;
 
     const IMAGE: &str = "ghcr.io/oxbow-rs/oxbow:test";
-
-    fn cluster(fixture: &str) -> ResolvedCluster {
-        let f = test_fixtures::load(fixture);
-        validate_cluster(&f.kafka, &f.pools, &OperatorDefaults::default())
-            .expect("valid")
-            .cluster
-    }
 
     fn settings() -> EntityOperatorSettings {
         EntityOperatorSettings {
@@ -575,7 +567,7 @@ mod tests {
     }
 
     fn build(fixture: &str) -> EntityOperatorObjects {
-        entity_operator_objects(&cluster(fixture), &settings())
+        entity_operator_objects(&test_fixtures::resolved(fixture), &settings())
     }
 
     fn deployment<'a>(objects: &'a EntityOperatorObjects, name: &str) -> &'a Deployment {
@@ -641,7 +633,7 @@ mod tests {
 
     #[test]
     fn an_entity_operator_without_operators_builds_nothing() {
-        let mut c = cluster("single-node");
+        let mut c = test_fixtures::resolved("single-node");
         c.entity_operator = Some(Default::default());
         assert_eq!(
             entity_operator_objects(&c, &settings()),
@@ -658,7 +650,7 @@ mod tests {
         #[case] watched: &str,
         #[case] owned: bool,
     ) {
-        let c = cluster("entity-operators");
+        let c = test_fixtures::resolved("entity-operators");
         let objects = entity_operator_objects(&c, &settings());
         let owners = Some(vec![meta::owner_reference(&c)]);
         let sa = &objects.service_accounts[index].metadata;
@@ -1057,7 +1049,7 @@ mod tests {
 
     #[test]
     fn deployments_run_one_pod_of_the_oxbow_image_recreated_on_change() {
-        let c = cluster("entity-operators");
+        let c = test_fixtures::resolved("entity-operators");
         let objects = entity_operator_objects(&c, &settings());
         let to = deployment(&objects, "my-cluster-topic-operator");
         let uo = deployment(&objects, "my-cluster-user-operator");
