@@ -13,6 +13,10 @@ use oxbow_runtime::{http, settings, telemetry};
 use prometheus::Registry;
 use tracing::info;
 
+/// jemalloc for every allocation, librdkafka's included (see the workspace Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--version") {

@@ -16,6 +16,10 @@ use prometheus::Registry;
 use tracing::info;
 use user_operator::{config::Config, controller, kafka::KafkaSide};
 
+/// jemalloc for every allocation, librdkafka's included (see the workspace Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--version") {
