@@ -214,6 +214,9 @@ async fn topic_lifecycle_create_describe_alter_grow_delete() {
     let mine = listed.iter().find(|t| t.name == topic).expect("listed");
     assert!(!mine.internal);
     assert!(listed.windows(2).all(|w| w[0].name < w[1].name), "sorted");
+    let names = admin.list_topic_names().await.unwrap();
+    assert!(names.contains(&topic), "{names:?}");
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted");
 
     // Set two keys, remove the one set at creation: one request, applied atomically.
     let altered = admin
@@ -285,10 +288,11 @@ async fn topic_lifecycle_create_describe_alter_grow_delete() {
         "incremental_alter_configs",
         "create_partitions",
         "delete_topics",
-        "list_topics",
     ] {
         assert_eq!(requests(&registry, api, "success"), 1, "{api}");
     }
+    // list_topics and list_topic_names, under one label.
+    assert_eq!(requests(&registry, "list_topics", "success"), 2);
     assert!(requests(&registry, "describe_topics", "success") >= 2);
     // Describing the deleted topic is a refused item, counted as an error.
     assert!(requests(&registry, "describe_topics", "error") >= 1);

@@ -38,6 +38,9 @@ pub struct Config {
     pub exclude_pattern: Option<String>,
     /// Most Kubernetes writes in flight at once.
     pub kube_write_concurrency: usize,
+    /// `OXBOW_PASS_CHUNK_TOPICS`: topics a sync pass observes, plans and acts on at once; what a
+    /// pass holds in memory grows with this, not with the number of topics.
+    pub pass_chunk: usize,
     /// Deadline of one Kafka admin request.
     pub kafka_operation_timeout: Duration,
     /// How long a known topic must stay missing from Kafka's metadata before its `KafkaTopic`
@@ -108,6 +111,7 @@ impl Config {
             include_pattern,
             exclude_pattern,
             kube_write_concurrency: concurrency.max(1),
+            pass_chunk: s.parse_or::<usize>("OXBOW_PASS_CHUNK_TOPICS", 1000)?.max(1),
             kafka_operation_timeout: positive_secs("OXBOW_KAFKA_OPERATION_TIMEOUT_SECONDS", 30)?,
             kafka_deletion_confirm: positive_secs("OXBOW_KAFKA_DELETION_CONFIRM_SECONDS", 10)?,
         })
@@ -145,6 +149,7 @@ mod tests {
         assert_eq!(c.http_addr.port(), 8080);
         assert_eq!(c.kafka_poll_interval, Duration::from_secs(15));
         assert_eq!(c.kafka_deletion_confirm, Duration::from_secs(10));
+        assert_eq!(c.pass_chunk, 1000);
         assert_eq!(c.log_format, LogFormat::Text);
     }
 
@@ -176,6 +181,7 @@ mod tests {
             ("OXBOW_KAFKA_POLL_INTERVAL_SECONDS", "often"),
             ("OXBOW_HTTP_ADDR", "localhost"),
             ("OXBOW_LOG_FORMAT", "yaml"),
+            ("OXBOW_PASS_CHUNK_TOPICS", "many"),
             ("OXBOW_TOPIC_EXCLUDE_PATTERN", "("),
             ("OXBOW_TOPIC_INCLUDE_PATTERN", "[a-"),
         ];

@@ -179,8 +179,8 @@ pub async fn run(
     let selector = format!("{}={}", labels::CLUSTER, cfg.cluster);
     let watch = watcher(topics.clone(), watcher::Config::default().labels(&selector))
         .default_backoff()
-        // managedFields are large and never read: dropping them keeps memory flat at scale.
-        .modify(|kt| kt.metadata.managed_fields = None)
+        // Only what the operator reads is kept (managedFields alone are larger than the rest).
+        .modify(convert::slim)
         .reflect(writer);
     let seen: Seen = Arc::default();
     {
@@ -355,48 +355,105 @@ enum WorkKind {
 }
 
 impl Operator {
+    /// One pass over the scope's topics, in chunks of `OXBOW_PASS_CHUNK_TOPICS` (1,000 by
+    /// default; a Kafka request carries at most 1,000 operations anyway): each chunk is observed,
+    /// planned and acted on before the next, so what a pass holds at once (Kafka's view, the
+    /// plans, the writes) is bounded by the chunk, whatever the number of topics. The state
+    /// store is written once, at the end.
     async fn pass(&mut self, scope: Scope) -> anyhow::Result<()> {
         let started = Instant::now();
         self.metrics.passes.inc();
         let full = matches!(scope, Scope::Full);
 
-        // Observe.
         let owners = self.owners();
-        let (mut view, names) = match scope {
+        let mut observing = Duration::ZERO;
+        let names: Vec<String> = match scope {
             Scope::Full => {
-                let (view, took) = self.kafka.observe_all().await?;
-                self.metrics.last_poll_duration.set(took.as_secs_f64());
+                let listing = Instant::now();
+                let listed = self.kafka.list_managed().await?;
+                observing += listing.elapsed();
                 self.brokers = Some(self.kafka.brokers().await?);
-                let mut names: BTreeSet<String> = view.topics.keys().cloned().collect();
+                let mut names: BTreeSet<String> = listed.into_iter().collect();
                 names.extend(owners.keys().cloned());
                 names.extend(self.store.topics().cloned());
-                (view, names)
+                names.into_iter().collect()
             }
             Scope::Targeted(names) => {
                 if self.brokers.is_none() {
                     self.brokers = Some(self.kafka.brokers().await?);
                 }
-                let view = self.kafka.observe(names.iter().cloned()).await?;
-                (view, names.into_iter().collect())
+                let mut names: Vec<String> = names.into_iter().collect();
+                names.sort_unstable();
+                names
             }
         };
-        self.tombstones
-            .hide(&mut view, |t| full || names.contains(t), Instant::now());
         let brokers = self.brokers.unwrap_or(u32::MAX);
+
+        // Topics the pass had work for: after a full pass, holds and retry counts of the others
+        // (topics gone from both sides) are forgotten.
+        let mut in_pass: HashSet<String> = HashSet::new();
+        for chunk in names.chunks(self.cfg.pass_chunk) {
+            let observe = Instant::now();
+            let view = self.kafka.observe(chunk.iter().cloned()).await?;
+            observing += observe.elapsed();
+            let worked = self.pass_chunk(chunk, view, &owners, brokers).await;
+            if full {
+                in_pass.extend(worked);
+            }
+        }
+        if full {
+            self.metrics.last_poll_duration.set(observing.as_secs_f64());
+            self.holds.retain(|t| in_pass.contains(t));
+            self.kube_attempts
+                .retain(|t, _| in_pass.contains(t.as_str()));
+        }
+        match self.store.flush().await {
+            Ok(writes) => self.metrics.kube_writes.inc_by(writes as u64),
+            Err(e) => warn!(error = %e, "writing the topic state failed; will retry"),
+        }
+        self.metrics
+            .reconcile
+            .duration_for(KIND)
+            .observe(started.elapsed().as_secs_f64());
+        debug!(
+            full,
+            topics = names.len(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "pass done"
+        );
+        Ok(())
+    }
+
+    /// Plans and acts on one chunk of a pass: `names`, sorted, with `view`, what Kafka showed
+    /// of them. Returns the topics it had work for.
+    async fn pass_chunk(
+        &mut self,
+        names: &[String],
+        mut view: KafkaView,
+        owners: &HashMap<String, Vec<Arc<KafkaTopic>>>,
+        brokers: u32,
+    ) -> Vec<String> {
+        // A tombstone ends when a topic asked for is missing from the view; topics of other
+        // chunks are not asked for here.
+        self.tombstones.hide(
+            &mut view,
+            |t| names.binary_search_by(|n| n.as_str().cmp(t)).is_ok(),
+            Instant::now(),
+        );
 
         // Plan.
         let mut work = Vec::new();
         let mut losers = Vec::new();
         for topic in names {
-            let group = owners.get(&topic).cloned().unwrap_or_default();
+            let group = owners.get(topic).map(Vec::as_slice).unwrap_or_default();
             let (owner, rest) = match group.split_first() {
-                Some((first, rest)) => (Some(first.clone()), rest.to_vec()),
-                None => (None, Vec::new()),
+                Some((first, rest)) => (Some(first.clone()), rest),
+                None => (None, &[][..]),
             };
             for loser in rest {
-                losers.push((loser, owner.clone().expect("a group has a first")));
+                losers.push((loser.clone(), owner.clone().expect("a group has a first")));
             }
-            if let Some(w) = self.plan_topic(&topic, owner, &view, brokers) {
+            if let Some(w) = self.plan_topic(topic, owner, &view, brokers) {
                 work.push(w);
             }
         }
@@ -404,12 +461,7 @@ impl Operator {
         let work = self.confirm_kubernetes_deletions(work).await;
         let work = self.confirm_kafka_deletions(work, &view).await;
         let work = self.finalize_and_plan(work, &view, brokers).await;
-        if full {
-            let in_pass: HashSet<&str> = work.iter().map(|w| w.topic.as_str()).collect();
-            self.holds.retain(|t| in_pass.contains(t));
-            self.kube_attempts
-                .retain(|t, _| in_pass.contains(t.as_str()));
-        }
+        let worked: Vec<String> = work.iter().map(|w| w.topic.clone()).collect();
 
         // Held topics are not sent: refused ones wait for a change of their input, the others
         // for the end of their backoff. Their last failure is reported again.
@@ -484,20 +536,7 @@ impl Operator {
         // Act on Kubernetes and report.
         self.act_kube(work, losers, &view, &confirmed, &unconfirmed, &failures)
             .await;
-        match self.store.flush().await {
-            Ok(writes) => self.metrics.kube_writes.inc_by(writes as u64),
-            Err(e) => warn!(error = %e, "writing the topic state failed; will retry"),
-        }
-        self.metrics
-            .reconcile
-            .duration_for(KIND)
-            .observe(started.elapsed().as_secs_f64());
-        debug!(
-            full,
-            took_ms = started.elapsed().as_millis() as u64,
-            "pass done"
-        );
-        Ok(())
+        worked
     }
 
     /// Drops the deletion of topics whose `KafkaTopic` the cache lacks but the API server has.
@@ -594,11 +633,11 @@ impl Operator {
         }
         let mut proven: HashSet<String> = HashSet::new();
         if !due.is_empty() {
-            let listed = self.kafka.admin.list_topics().await;
+            let listed = self.kafka.admin.list_topic_names().await;
             let described = self.kafka.observe(due.iter().cloned()).await;
             match (listed, described) {
                 (Ok(listed), Ok(described)) => {
-                    let listed: HashSet<&str> = listed.iter().map(|t| t.name.as_str()).collect();
+                    let listed: HashSet<&str> = listed.iter().map(String::as_str).collect();
                     for topic in &due {
                         if listed.contains(topic.as_str()) || described.topics.contains_key(topic) {
                             info!(topic = %topic, "Kafka shows the topic again (an earlier read was stale): its KafkaTopic is kept");
@@ -664,9 +703,9 @@ impl Operator {
                         )
                         .await
                         .map(|mut kt| {
-                            // Dropped at once, not after the whole batch: the answers' managedFields
+                            // Slimmed at once, not after the whole batch: the answers' managedFields
                             // were half the operator's peak heap when kept (heaptrack, 3,000 topics).
-                            kt.metadata.managed_fields = None;
+                            convert::slim(&mut kt);
                             kt
                         });
                     (w, r)

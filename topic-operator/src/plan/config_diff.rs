@@ -11,7 +11,9 @@
 //! (`" 1000"`, `"+1000"`, `"TRUE"`, `"compact, delete"`) do not cause endless re-applies or
 //! false conflicts. Operations carry the desired value trimmed, not normalised: Kafka parses it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use super::model::Configs;
 
 /// One `IncrementalAlterConfigs` operation on a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,10 +95,7 @@ pub fn config_values_equal(a: &str, b: &str) -> bool {
 /// The operations that turn `current` (Kafka's topic-level overrides) into `desired`, in key
 /// order: `Set` for keys missing or different, `Delete` for overrides not desired. Keys whose
 /// values are equal after normalising produce nothing.
-pub fn config_ops(
-    desired: &BTreeMap<String, String>,
-    current: &BTreeMap<String, String>,
-) -> Vec<ConfigOp> {
+pub fn config_ops(desired: &Configs, current: &Configs) -> Vec<ConfigOp> {
     let keys: BTreeSet<&String> = desired.keys().chain(current.keys()).collect();
     keys.into_iter()
         .filter_map(|key| match (desired.get(key), current.get(key)) {
@@ -109,7 +108,7 @@ pub fn config_ops(
 }
 
 /// Whether two configurations are the same setting for setting.
-pub fn configs_equivalent(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> bool {
+pub fn configs_equivalent(a: &Configs, b: &Configs) -> bool {
     a.len() == b.len()
         && a.iter().all(|(key, value)| {
             b.get(key)
@@ -122,7 +121,7 @@ mod tests {
     use super::*;
     use rstest::rstest;
 
-    fn config(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn config(entries: &[(&str, &str)]) -> Configs {
         entries
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -191,7 +190,7 @@ mod tests {
     #[test]
     fn emptying_the_desired_config_deletes_every_override() {
         let current = config(&[("a", "1"), ("b", "2")]);
-        let ops = config_ops(&BTreeMap::new(), &current);
+        let ops = config_ops(&Configs::new(), &current);
         assert_eq!(
             ops,
             vec![ConfigOp::Delete("a".into()), ConfigOp::Delete("b".into())]

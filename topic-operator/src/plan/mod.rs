@@ -19,7 +19,7 @@ pub use batch::{
     AdminOp, AdminOpKind, AdminRequest, BatchLimits, KRAFT_MAX_RECORDS_PER_OP, batch_admin_ops,
 };
 pub use config_diff::{ConfigOp, config_ops, configs_equivalent, normalise_config_value};
-pub use model::{Field, ModelError, Side, SyncMode, TopicState};
+pub use model::{Configs, Field, ModelError, Side, SyncMode, TopicState};
 pub use names::{
     NamesError, TopicFilter, is_internal_topic, is_valid_kube_name, is_valid_topic_name,
     kube_name_for_topic,

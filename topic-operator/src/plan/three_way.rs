@@ -72,12 +72,12 @@
 //! must store [`TopicPlan::new_base`] only once every action of the plan has succeeded;
 //! otherwise the old base stays and the next reconcile decides again.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 
 use super::batch::AdminOp;
 use super::config_diff::{ConfigOp, config_ops, config_values_equal, configs_equivalent};
-use super::model::{Field, Side, SyncMode, TopicState};
+use super::model::{Configs, Field, Side, SyncMode, TopicState};
 
 /// Raise a topic's partition count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +108,7 @@ pub struct SpecUpdate {
     pub partitions: Option<i32>,
     pub replicas: Option<i16>,
     /// The whole new `config` map.
-    pub config: Option<BTreeMap<String, String>>,
+    pub config: Option<Configs>,
 }
 
 /// What to do to the `KafkaTopic`.
@@ -561,11 +561,11 @@ impl Merged {
     /// The config both sides should end with.
     fn config(
         &mut self,
-        base: Option<&BTreeMap<String, String>>,
-        kube: &BTreeMap<String, String>,
-        kafka: &BTreeMap<String, String>,
+        base: Option<&Configs>,
+        kube: &Configs,
+        kafka: &Configs,
         mode: SyncMode,
-    ) -> BTreeMap<String, String> {
+    ) -> Configs {
         if mode == SyncMode::KubernetesToKafka {
             return kube.clone();
         }
@@ -579,7 +579,7 @@ impl Merged {
             .chain(kafka.keys())
             .chain(base.into_iter().flat_map(|b| b.keys()))
             .collect();
-        let mut target = BTreeMap::new();
+        let mut target = Configs::new();
         for key in keys {
             let (k, f) = (kube.get(key), kafka.get(key));
             let chosen = if same(k, f) {
@@ -663,10 +663,7 @@ fn merge(
 
 /// Keeps the base's spelling of values that did not change, so equal values spelled
 /// differently on the two sides do not rewrite the store on every reconcile.
-fn keep_stored_spelling(
-    target: BTreeMap<String, String>,
-    base: Option<&BTreeMap<String, String>>,
-) -> BTreeMap<String, String> {
+fn keep_stored_spelling(target: Configs, base: Option<&Configs>) -> Configs {
     target
         .into_iter()
         .map(|(key, value)| {

@@ -872,6 +872,22 @@ impl KafkaAdmin {
         Ok(api.items(items))
     }
 
+    /// The names of the topics in the cluster metadata, sorted, internal topics included: one
+    /// Metadata request, so it stays cheap at any number of topics (callers that skip internal
+    /// topics by their `__` prefix need no more; [`KafkaAdmin::list_topics`] asks for the flag).
+    pub async fn list_topic_names(&self) -> Result<Vec<String>, AdminError> {
+        self.run(
+            Api::ListTopics,
+            |h, t| {
+                let mut names = h.list_topic_names(t)?;
+                names.sort();
+                Ok(names)
+            },
+            |_| false,
+        )
+        .await
+    }
+
     /// Every topic in the cluster metadata, sorted by name. Two requests: the metadata for the
     /// names, then DescribeTopics for the internal flag that librdkafka's metadata omits.
     pub async fn list_topics(&self) -> Result<Vec<ListedTopic>, AdminError> {

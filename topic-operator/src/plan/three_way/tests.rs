@@ -566,7 +566,7 @@ fn recreated_in_kafka() -> Case {
         spec: SpecAction::Update(SpecUpdate {
             partitions: Some(1),
             replicas: None,
-            config: Some(BTreeMap::new()),
+            config: Some(Configs::new()),
         }),
         recreated_in_kafka: true,
         ..nothing_but_base(kafka.clone())
