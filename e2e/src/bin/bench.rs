@@ -1,8 +1,10 @@
 //! `bench`: measures the topic and user operators against the running testbed and prints the
 //! figures next to the named floor. `bench topics` times creating, changing and deleting N
-//! KafkaTopics through a release-built topic operator, then the same N changes made directly by
-//! a batched admin client (the floor), then the single-topic latency. `bench users` times N
-//! KafkaUsers becoming Ready and counts what one full resync with nothing changed costs.
+//! KafkaTopics through a release-built topic operator, then the Kubernetes writes the operator
+//! cannot avoid for N KafkaTopics, made by the bench alone with no operator running (the
+//! Kubernetes floor), then the same N changes made directly by a batched admin client (the
+//! Kafka floor), then the single-topic latency. `bench users` times N KafkaUsers becoming Ready
+//! and counts what one full resync with nothing changed costs.
 //! `bench clusters` times the cluster operator over N Kafka clusters and reads its peak memory.
 //! `bench stack` installs Oxbow from `manifests/install/` into namespace `oxbow-bench` and, per
 //! run, times the example cluster (run by the node agent) to Ready and through a rolling restart
@@ -67,6 +69,8 @@ const FLOOR_BATCH: usize = 1000;
 const FLOOR_ALTER_BATCH: usize = 250;
 /// Pause between two rounds of checking Kafka: the resolution of Kafka-side end times.
 const KAFKA_POLL: Duration = Duration::from_millis(250);
+/// Pause between two lists of the API server while waiting for objects to be gone.
+const KUBE_POLL: Duration = Duration::from_millis(100);
 /// Pause between two reads of an operator's `/metrics` while waiting on a counter.
 const METRICS_POLL: Duration = Duration::from_millis(100);
 /// How long an operator gets to list everything and pass `/readyz`.
@@ -96,7 +100,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create, change and delete N KafkaTopics through the topic operator; the floor; latency.
+    /// Create, change and delete N KafkaTopics through the topic operator; both floors; latency.
+    ///
+    /// Each phase of the operator (create N KafkaTopics until all Ready, change a config on all,
+    /// delete all) is set against two floors measured in the same run. The Kafka floor: the same
+    /// creates, config changes and deletes by one batched admin client, no Kubernetes at all.
+    /// The Kubernetes floor (`--no-kube-floor` skips it): with the operator stopped, the bench
+    /// itself makes the Kubernetes writes the operator cannot avoid, on N KafkaTopics labelled
+    /// for a cluster no operator manages, `--concurrency` objects at a time, each object's
+    /// writes in sequence: create, add the finalizer (a JSON patch), write `Ready=True` through
+    /// the status subresource (server-side apply); then a merge patch of `spec.config` and a
+    /// status write; then delete and release the finalizer (a JSON patch), until a list shows
+    /// none left. The summary sets each operator phase against the larger of the two floors.
     Topics(TopicsArgs),
     /// N KafkaUsers through the user operator; the cost of one full resync.
     Users(UsersArgs),
@@ -143,9 +158,13 @@ struct TopicsArgs {
     /// Topics per incremental_alter_configs request of the floor (at most 1000).
     #[arg(long, default_value_t = FLOOR_ALTER_BATCH)]
     floor_alter_batch: usize,
-    /// Measure only the floor (no operator, no latency).
+    /// Measure only the floors (no operator, no latency).
     #[arg(long)]
     floor_only: bool,
+    /// Skip the Kubernetes floor (the operator's unavoidable Kubernetes writes made by the
+    /// bench alone, with no operator running).
+    #[arg(long)]
+    no_kube_floor: bool,
     /// An extra setting of the operator process, `NAME=VALUE` (repeatable), e.g.
     /// `OXBOW_KUBE_WRITE_CONCURRENCY=64`.
     #[arg(long = "operator-env", value_parser = parse_assignment)]
@@ -506,31 +525,64 @@ where
     }
 }
 
+/// Runs `step` on every item with at most `concurrency` in flight; the first error ends it.
+async fn for_each_limited<I, T, F, Fut>(items: I, concurrency: usize, step: F) -> Result<Vec<T>>
+where
+    I: IntoIterator,
+    F: FnMut(I::Item) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    stream::iter(items)
+        .map(step)
+        .buffer_unordered(concurrency.max(1))
+        .try_collect()
+        .await
+}
+
+/// Creates one object, retried (an `AlreadyExists` on a retry counts as done).
+async fn create_one<K>(api: &Api<K>, object: &K) -> Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + Debug + Send + Sync + 'static,
+{
+    let name = object.name_any();
+    kube_retry(&format!("creating {name}"), |retried| {
+        let (api, o) = (api.clone(), object.clone());
+        async move {
+            match api.create(&PostParams::default(), &o).await {
+                Err(kube::Error::Api(e)) if retried && e.code == 409 => Ok(()),
+                r => r.map(|_| ()),
+            }
+        }
+    })
+    .await
+}
+
+/// Deletes one object, retried (an absent one is fine).
+async fn delete_one<K>(api: &Api<K>, name: &str) -> Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    kube_retry(&format!("deleting {name}"), |_| {
+        let (api, name) = (api.clone(), name.to_owned());
+        async move {
+            match api.delete(&name, &DeleteParams::default()).await {
+                Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+                r => r.map(|_| ()),
+            }
+        }
+    })
+    .await
+}
+
 /// Creates the objects with at most `concurrency` requests in flight.
 async fn create_all<K>(api: &Api<K>, objects: Vec<K>, concurrency: usize) -> Result<()>
 where
     K: Resource + Clone + DeserializeOwned + Serialize + Debug + Send + Sync + 'static,
 {
-    stream::iter(objects)
-        .map(|o| {
-            let api = api.clone();
-            async move {
-                let name = o.name_any();
-                kube_retry(&format!("creating {name}"), |retried| {
-                    let (api, o) = (api.clone(), o.clone());
-                    async move {
-                        match api.create(&PostParams::default(), &o).await {
-                            Err(kube::Error::Api(e)) if retried && e.code == 409 => Ok(()),
-                            r => r.map(|_| ()),
-                        }
-                    }
-                })
-                .await
-            }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .try_collect::<Vec<()>>()
-        .await?;
+    for_each_limited(objects, concurrency, |o| async move {
+        create_one(api, &o).await
+    })
+    .await?;
     Ok(())
 }
 
@@ -539,26 +591,42 @@ async fn delete_all<K>(api: &Api<K>, names: Vec<String>, concurrency: usize) -> 
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    stream::iter(names)
-        .map(|name| {
-            let api = api.clone();
-            async move {
-                kube_retry(&format!("deleting {name}"), |_| {
-                    let (api, name) = (api.clone(), name.clone());
-                    async move {
-                        match api.delete(&name, &DeleteParams::default()).await {
-                            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-                            r => r.map(|_| ()),
-                        }
-                    }
-                })
-                .await
-            }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .try_collect::<Vec<()>>()
-        .await?;
+    for_each_limited(names, concurrency, |name| async move {
+        delete_one(api, &name).await
+    })
+    .await?;
     Ok(())
+}
+
+/// Lists `api` with `params` every [`KUBE_POLL`] until no object matches, or the deadline
+/// passes; returns when the list came back empty.
+async fn wait_list_empty<K>(
+    api: &Api<K>,
+    params: &ListParams,
+    what: &str,
+    deadline: Duration,
+) -> Result<Instant>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    // One object is enough to tell "some left" from "none left".
+    let params = params.clone().limit(1);
+    let start = Instant::now();
+    loop {
+        let last = match api.list(&params).await {
+            Ok(list) if list.items.is_empty() => return Ok(Instant::now()),
+            Ok(list) => format!(
+                "{} still there, {} more",
+                list.items[0].name_any(),
+                list.metadata.remaining_item_count.unwrap_or(0)
+            ),
+            Err(e) => format!("listing: {e}"),
+        };
+        if start.elapsed() > deadline {
+            bail!("{what}: not within {deadline:?}; last seen: {last}");
+        }
+        tokio::time::sleep(KUBE_POLL).await;
+    }
 }
 
 /// Removes every finalizer of every object of the kind in the namespace, then deletes them:
@@ -972,28 +1040,41 @@ mod stack;
 
 mod topics {
     use super::*;
+    use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+    use shared_crds::{Condition, KafkaTopicStatus, condition::stamp_transitions};
 
-    #[derive(Debug, Clone, Serialize)]
-    struct Phase {
-        name: String,
-        seconds: f64,
+    /// The `oxbow.rs/cluster` label of the Kubernetes floor's KafkaTopics: no operator manages
+    /// it, so nothing reacts to them (the bench's own operator is stopped by then anyway).
+    pub(super) const KUBE_FLOOR_CLUSTER: &str = "bench-kube-floor";
+    /// The field manager of the Kubernetes floor's status writes.
+    const KUBE_FLOOR_FIELD_MANAGER: &str = "oxbow-bench-floor";
+    /// The topic operator's finalizer (`labels::TOPIC_FINALIZER`).
+    const FINALIZER: &str = labels::TOPIC_FINALIZER;
+
+    #[derive(Debug, Clone, Default, Serialize)]
+    pub(super) struct Phase {
+        pub(super) name: String,
+        pub(super) seconds: f64,
         /// Of a change: when Kafka showed it everywhere, and when every status did.
         #[serde(skip_serializing_if = "Option::is_none")]
-        kafka_seconds: Option<f64>,
+        pub(super) kafka_seconds: Option<f64>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        status_seconds: Option<f64>,
+        pub(super) status_seconds: Option<f64>,
         /// When the last write request returned: the bench's Kubernetes writes for the
-        /// operator, the admin client's requests for the floor.
+        /// operator and the Kubernetes floor, the admin client's requests for the Kafka floor.
         #[serde(skip_serializing_if = "Option::is_none")]
-        requests_seconds: Option<f64>,
+        pub(super) requests_seconds: Option<f64>,
         /// Rounds of describe requests until Kafka showed the change, and the slowest round
         /// (the precision of the Kafka-side end time).
         #[serde(skip_serializing_if = "Option::is_none")]
-        kafka_check_rounds: Option<u32>,
+        pub(super) kafka_check_rounds: Option<u32>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        kafka_check_slowest_round_seconds: Option<f64>,
-        admin_requests: u64,
-        admin_requests_by_api: BTreeMap<String, u64>,
+        pub(super) kafka_check_slowest_round_seconds: Option<f64>,
+        pub(super) admin_requests: u64,
+        pub(super) admin_requests_by_api: BTreeMap<String, u64>,
+        /// Of the Kubernetes floor: the Kubernetes write requests it made.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) kube_writes: Option<u64>,
     }
 
     #[derive(Debug, Clone, Serialize)]
@@ -1013,12 +1094,18 @@ mod topics {
         operator_poll_interval_seconds: u64,
         operator: Vec<Phase>,
         operator_memory: Option<Memory>,
+        /// The Kafka floor: one batched admin client.
         floor: Vec<Phase>,
         /// Topics per request of the floor: create and delete, incremental_alter_configs.
         floor_batch: usize,
         floor_alter_batch: usize,
+        /// The Kubernetes floor: the operator's unavoidable Kubernetes writes, made by the
+        /// bench with no operator running (empty with `--no-kube-floor`).
+        kube_floor: Vec<Phase>,
         /// operator seconds / floor seconds, per phase.
         ratio: BTreeMap<String, f64>,
+        /// operator seconds / max(Kafka floor seconds, Kubernetes floor seconds), per phase.
+        ratio_to_max_floor: BTreeMap<String, f64>,
         latency: Option<Latency>,
         machine: Machine,
     }
@@ -1040,7 +1127,9 @@ mod topics {
             floor: Vec::new(),
             floor_batch: args.floor_batch.clamp(1, FLOOR_BATCH),
             floor_alter_batch: args.floor_alter_batch.clamp(1, FLOOR_BATCH),
+            kube_floor: Vec::new(),
             ratio: BTreeMap::new(),
+            ratio_to_max_floor: BTreeMap::new(),
             latency: None,
             machine: machine(load_start.clone()),
         };
@@ -1063,7 +1152,8 @@ mod topics {
         (0..count).map(|i| format!("{prefix}{i:05}")).collect()
     }
 
-    fn kafka_topic(name: &str) -> KafkaTopic {
+    /// A KafkaTopic of the bench, labelled `oxbow.rs/cluster=<cluster>`.
+    fn kafka_topic(name: &str, cluster: &str) -> KafkaTopic {
         let mut kt = KafkaTopic::new(
             name,
             KafkaTopicSpec {
@@ -1078,9 +1168,22 @@ mod topics {
         );
         kt.metadata.labels = Some(BTreeMap::from([(
             labels::CLUSTER.to_string(),
-            CLUSTER.to_string(),
+            cluster.to_string(),
         )]));
         kt
+    }
+
+    /// Merge-patches `spec.config` to the changed value (retried); returns the stored object.
+    async fn change_config(api: &Api<KafkaTopic>, name: &str) -> Result<KafkaTopic> {
+        let change = json!({ "spec": { "config": { CONFIG_KEY: CONFIG_AFTER } } });
+        kube_retry(&format!("patching {name}"), |_| {
+            let (api, name, change) = (api.clone(), name.to_owned(), change.clone());
+            async move {
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(&change))
+                    .await
+            }
+        })
+        .await
     }
 
     /// A phase from `start` until the later of Kafka showing the change (`kafka`) and every
@@ -1110,7 +1213,39 @@ mod topics {
             kafka_check_slowest_round_seconds: kafka.map(|k| secs(k.slowest_round)),
             admin_requests: total(&by_api),
             admin_requests_by_api: by_api,
+            kube_writes: None,
         }
+    }
+
+    /// A phase of the Kubernetes floor: `writes` requests from `start`, the last returning at
+    /// `requests`, the phase done at `end`.
+    fn kube_phase(
+        name: &str,
+        start: Instant,
+        requests: Instant,
+        end: Instant,
+        writes: u64,
+    ) -> Phase {
+        Phase {
+            name: name.into(),
+            seconds: secs(end - start),
+            requests_seconds: Some(secs(requests - start)),
+            kube_writes: Some(writes),
+            ..Phase::default()
+        }
+    }
+
+    /// `operator / max(floors)`, rounded to 0.01; none when no floor is above zero.
+    pub(super) fn ratio_to_max(operator: f64, floors: &[f64]) -> Option<f64> {
+        let floor = floors.iter().copied().fold(0.0, f64::max);
+        (floor > 0.0).then(|| (operator / floor * 100.0).round() / 100.0)
+    }
+
+    /// `operator / max(Kafka floor, Kubernetes floor)` of the operator's phase `o`, whose Kafka
+    /// floor is `f`; none when the Kubernetes floor has no phase of that name (not measured).
+    pub(super) fn ratio_to_max_floor(o: &Phase, f: &Phase, kube_floor: &[Phase]) -> Option<f64> {
+        let k = kube_floor.iter().find(|k| k.name == o.name)?;
+        ratio_to_max(o.seconds, &[f.seconds, k.seconds])
     }
 
     /// Seconds from the last write request's return to the end of the phase.
@@ -1140,24 +1275,35 @@ mod topics {
             }
             _ => String::new(),
         };
+        let requests = match p.kube_writes {
+            Some(n) => format!("Kubernetes writes {n}"),
+            None => format!(
+                "Kafka admin requests {} [{}]",
+                p.admin_requests,
+                show_by_api(&p.admin_requests_by_api)
+            ),
+        };
         println!(
-            "{who} {:<7} {:>9.2} s{detail}{check}; Kafka admin requests {} [{}]",
-            p.name,
-            p.seconds,
-            p.admin_requests,
-            show_by_api(&p.admin_requests_by_api)
+            "{who} {:<7} {:>9.2} s{detail}{check}; {requests}",
+            p.name, p.seconds,
         );
     }
 
     async fn body(run: &Run, args: &TopicsArgs, report: &mut Report) -> Result<()> {
         if !args.floor_only {
+            // Ends with the operator process stopped (killed and reaped).
             operator_phases(run, args, report).await?;
+        }
+        if !args.no_kube_floor {
+            kube_floor_phases(run, args, report).await?;
         }
         floor_phases(run, args, report).await?;
         for (o, f) in report.operator.iter().zip(&report.floor) {
-            if f.seconds > 0.0 {
-                let ratio = (o.seconds / f.seconds * 100.0).round() / 100.0;
+            if let Some(ratio) = ratio_to_max(o.seconds, &[f.seconds]) {
                 report.ratio.insert(o.name.clone(), ratio);
+            }
+            if let Some(ratio) = ratio_to_max_floor(o, f, &report.kube_floor) {
+                report.ratio_to_max_floor.insert(o.name.clone(), ratio);
             }
         }
         Ok(())
@@ -1194,7 +1340,7 @@ mod topics {
         let start = Instant::now();
         create_all(
             &api,
-            names.iter().map(|n| kafka_topic(n)).collect(),
+            names.iter().map(|n| kafka_topic(n, CLUSTER)).collect(),
             args.concurrency,
         )
         .await?;
@@ -1214,26 +1360,18 @@ mod topics {
         // (b) change the config of all N, until Kafka shows the new value for all and every
         // status reports the new generation.
         let start = Instant::now();
-        let change = json!({ "spec": { "config": { CONFIG_KEY: CONFIG_AFTER } } });
-        let generations: HashMap<String, i64> = stream::iter(names.clone())
-            .map(|name| {
-                let (api, change) = (api.clone(), change.clone());
+        let generations: HashMap<String, i64> =
+            for_each_limited(names.clone(), args.concurrency, |name| {
+                let api = &api;
                 async move {
-                    let kt = kube_retry(&format!("patching {name}"), |_| {
-                        let (api, name, change) = (api.clone(), name.clone(), change.clone());
-                        async move {
-                            api.patch(&name, &PatchParams::default(), &Patch::Merge(&change))
-                                .await
-                        }
-                    })
-                    .await?;
+                    let kt = change_config(api, &name).await?;
                     let generation = kt.metadata.generation.context("no generation")?;
-                    Ok::<_, anyhow::Error>((name, generation))
+                    Ok((name, generation))
                 }
             })
-            .buffer_unordered(args.concurrency.max(1))
-            .try_collect()
-            .await?;
+            .await?
+            .into_iter()
+            .collect();
         let submitted = start.elapsed();
         let expect_after = Expect::Config {
             key: CONFIG_KEY,
@@ -1293,7 +1431,7 @@ mod topics {
             let name = format!("{op_prefix}lat-{i:02}");
             let start = Instant::now();
             kube_retry(&format!("creating {name}"), |retried| {
-                let (api, kt) = (api.clone(), kafka_topic(&name));
+                let (api, kt) = (api.clone(), kafka_topic(&name, CLUSTER));
                 async move {
                     match api.create(&PostParams::default(), &kt).await {
                         Err(kube::Error::Api(e)) if retried && e.code == 409 => Ok(()),
@@ -1334,6 +1472,194 @@ mod topics {
         );
         report.operator_memory = Some(memory);
         op.kill9()?;
+        Ok(())
+    }
+
+    /// The JSON patch the operator sends to add (`add`) or release its finalizer on an object
+    /// whose finalizers are `current`: a test of the current list (or of the finalizer's
+    /// position), then the change. The same shape as `finalizer_patch` in
+    /// `topic-operator/src/controller.rs`.
+    pub(super) fn finalizer_patch(current: &[String], add: bool) -> Value {
+        if add {
+            if current.is_empty() {
+                json!([
+                    { "op": "test", "path": "/metadata/finalizers", "value": null },
+                    { "op": "add", "path": "/metadata/finalizers", "value": [FINALIZER] },
+                ])
+            } else {
+                json!([
+                    { "op": "test", "path": "/metadata/finalizers", "value": current },
+                    { "op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER },
+                ])
+            }
+        } else {
+            match current.iter().position(|f| f == FINALIZER) {
+                Some(i) => json!([
+                    { "op": "test", "path": format!("/metadata/finalizers/{i}"), "value": FINALIZER },
+                    { "op": "remove", "path": format!("/metadata/finalizers/{i}") },
+                ]),
+                None => json!([]),
+            }
+        }
+    }
+
+    /// Sends [`finalizer_patch`] (retried). A retry refused by the patch's test (422) means the
+    /// first, timed-out attempt was applied; the object is then read instead. Returns the
+    /// object as stored, or none when it is gone (404, which a release accepts).
+    async fn patch_finalizer(
+        api: &Api<KafkaTopic>,
+        name: &str,
+        current: &[String],
+        add: bool,
+    ) -> Result<Option<KafkaTopic>> {
+        let what = format!(
+            "{} the finalizer of {name}",
+            if add { "adding" } else { "releasing" }
+        );
+        let patch = finalizer_patch(current, add);
+        kube_retry(&what, |retried| {
+            let (api, name, patch) = (api.clone(), name.to_owned(), patch.clone());
+            async move {
+                let patch = Patch::Json::<()>(
+                    serde_json::from_value(patch).expect("finalizer_patch builds a JSON patch"),
+                );
+                match api.patch(&name, &PatchParams::default(), &patch).await {
+                    Ok(kt) => Ok(Some(kt)),
+                    Err(kube::Error::Api(e)) if e.code == 404 && !add => Ok(None),
+                    Err(kube::Error::Api(e)) if e.code == 422 && retried => {
+                        api.get_opt(&name).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        })
+        .await
+    }
+
+    /// A Kafka topic ID (16 bytes, URL-safe base64, 22 characters) made up for the `i`-th
+    /// topic of the Kubernetes floor, which has no Kafka topic.
+    pub(super) fn made_up_topic_id(i: usize) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode((i as u128 + 1).to_be_bytes())
+    }
+
+    /// The server-side apply body of a `Ready=True` status, as the operator writes it
+    /// (`KubeWrite::Status` in `topic-operator/src/controller.rs`).
+    pub(super) fn ready_status_body(
+        name: &str,
+        generation: i64,
+        topic_id: &str,
+        since: &Time,
+    ) -> Value {
+        let status = KafkaTopicStatus {
+            conditions: Some(stamp_transitions(
+                &[],
+                vec![Condition::ready("TopicSynced", "")],
+                since,
+            )),
+            observed_generation: Some(generation),
+            topic_name: Some(name.to_owned()),
+            topic_id: Some(topic_id.to_owned()),
+        };
+        json!({
+            "apiVersion": shared_crds::API_VERSION,
+            "kind": "KafkaTopic",
+            "status": status,
+        })
+    }
+
+    /// Writes `Ready=True` for `generation` through the status subresource (server-side
+    /// apply, forced), retried.
+    async fn write_ready_status(
+        api: &Api<KafkaTopic>,
+        kt: &KafkaTopic,
+        topic_id: &str,
+        since: &Time,
+    ) -> Result<()> {
+        let name = kt.name_any();
+        let generation = kt.metadata.generation.context("no generation")?;
+        let body = ready_status_body(&name, generation, topic_id, since);
+        let ssa = PatchParams::apply(KUBE_FLOOR_FIELD_MANAGER).force();
+        kube_retry(&format!("writing the status of {name}"), |_| {
+            let (api, name, body, ssa) = (api.clone(), name.clone(), body.clone(), ssa.clone());
+            async move {
+                api.patch_status(&name, &ssa, &Patch::Apply(&body))
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await
+    }
+
+    /// The Kubernetes floor: the Kubernetes writes the operator cannot avoid, made by the bench
+    /// alone on N KafkaTopics of the same spec, labelled for a cluster no operator manages (the
+    /// bench's operator is stopped by now), `--concurrency` objects at a time, each object's
+    /// writes in sequence. Create: create, add the finalizer, write the status (3 writes each),
+    /// until the last status write returns. Change: merge-patch `spec.config`, write the status
+    /// (2 each), likewise. Delete: delete, release the finalizer (2 each), until a list shows
+    /// none left.
+    async fn kube_floor_phases(run: &Run, args: &TopicsArgs, report: &mut Report) -> Result<()> {
+        let deadline = Duration::from_secs(args.phase_deadline_seconds);
+        let n = args.count;
+        let api: Api<KafkaTopic> = Api::namespaced(run.client.clone(), &run.namespace);
+        let names = topic_names(&format!("{}kube-", run.prefix), n);
+        // The operator keeps a condition's lastTransitionTime while Ready stays True.
+        let since = Time(Timestamp::now());
+        let (api, since) = (&api, &since);
+
+        let start = Instant::now();
+        for_each_limited(
+            names.iter().enumerate(),
+            args.concurrency,
+            |(i, name)| async move {
+                create_one(api, &kafka_topic(name, KUBE_FLOOR_CLUSTER)).await?;
+                let kt = patch_finalizer(api, name, &[], true)
+                    .await?
+                    .with_context(|| format!("{name} gone while adding its finalizer"))?;
+                write_ready_status(api, &kt, &made_up_topic_id(i), since).await
+            },
+        )
+        .await?;
+        let end = Instant::now();
+        let p = kube_phase("create", start, end, end, 3 * n as u64);
+        print_phase("kube    ", &p);
+        report.kube_floor.push(p);
+
+        let start = Instant::now();
+        for_each_limited(
+            names.iter().enumerate(),
+            args.concurrency,
+            |(i, name)| async move {
+                let kt = change_config(api, name).await?;
+                write_ready_status(api, &kt, &made_up_topic_id(i), since).await
+            },
+        )
+        .await?;
+        let end = Instant::now();
+        let p = kube_phase("change", start, end, end, 2 * n as u64);
+        print_phase("kube    ", &p);
+        report.kube_floor.push(p);
+
+        let start = Instant::now();
+        let ours = [FINALIZER.to_owned()];
+        let ours = &ours;
+        for_each_limited(&names, args.concurrency, |name| async move {
+            delete_one(api, name).await?;
+            patch_finalizer(api, name, ours, false).await.map(|_| ())
+        })
+        .await?;
+        let requests = Instant::now();
+        let selector = format!("{}={KUBE_FLOOR_CLUSTER}", labels::CLUSTER);
+        let gone = wait_list_empty(
+            api,
+            &ListParams::default().labels(&selector),
+            "Kubernetes floor: all KafkaTopics gone",
+            deadline,
+        )
+        .await?;
+        let p = kube_phase("delete", start, requests, gone, 2 * n as u64);
+        print_phase("kube    ", &p);
+        report.kube_floor.push(p);
         Ok(())
     }
 
@@ -1458,40 +1784,14 @@ mod topics {
             "floor: one admin client, one request at a time, {} topics per create/delete request, {} per incremental_alter_configs request",
             r.floor_batch, r.floor_alter_batch
         );
-        // The operator's time starts with the bench's first Kubernetes write, so it includes
-        // the bench sending N writes through the API server; "after writes" starts when the
-        // last of them returned (the part the operator alone decides), shown with its ratio to
-        // the same floor.
-        println!(
-            "{:<8} {:>12} {:>12} {:>8} {:>14} {:>12} {:>14} {:>14}",
-            "phase",
-            "operator s",
-            "floor s",
-            "ratio",
-            "after writes s",
-            "ratio",
-            "op requests",
-            "floor requests"
-        );
-        for (i, f) in r.floor.iter().enumerate() {
-            let o = r.operator.get(i);
-            let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-            let after = o.and_then(after_writes);
+        if !r.kube_floor.is_empty() {
             println!(
-                "{:<8} {:>12} {:>12.2} {:>8} {:>14} {:>12} {:>14} {:>14}",
-                f.name,
-                or_dash(o.map(|o| format!("{:.2}", o.seconds))),
-                f.seconds,
-                or_dash(r.ratio.get(&f.name).map(|x| format!("{x:.2}x"))),
-                or_dash(after.map(|a| format!("{a:.2}"))),
-                or_dash(
-                    after
-                        .filter(|_| f.seconds > 0.0)
-                        .map(|a| format!("{:.2}x", a / f.seconds))
-                ),
-                or_dash(o.map(|o| o.admin_requests.to_string())),
-                f.admin_requests
+                "kube floor: no operator; per KafkaTopic, {} at a time: create + finalizer patch + status apply; config patch + status apply; delete + finalizer release, until a list shows none",
+                r.kube_concurrency
             );
+        }
+        for line in summary_table(&r.operator, &r.floor, &r.kube_floor) {
+            println!("{line}");
         }
         if let Some(m) = &r.operator_memory {
             println!("operator peak RSS: {} KiB", m.peak_rss_kib);
@@ -1503,6 +1803,62 @@ mod topics {
             );
         }
         println!("note: {}", r.machine.note);
+    }
+
+    /// The summary table: a header, then one row per phase of the Kafka floor. The operator's
+    /// time starts with the bench's first Kubernetes write, so it includes the bench sending N
+    /// writes through the API server; "after writes" starts when the last of them returned
+    /// (the part the operator alone decides), shown with its ratio to the same Kafka floor.
+    /// The last two columns: the Kubernetes floor, and the operator against the larger floor.
+    pub(super) fn summary_table(
+        operator: &[Phase],
+        floor: &[Phase],
+        kube_floor: &[Phase],
+    ) -> Vec<String> {
+        let mut lines = vec![format!(
+            "{:<8} {:>12} {:>12} {:>8} {:>14} {:>12} {:>14} {:>14} {:>12} {:>14}",
+            "phase",
+            "operator s",
+            "floor s",
+            "ratio",
+            "after writes s",
+            "ratio",
+            "op requests",
+            "floor requests",
+            "kube floor s",
+            "op / max floor"
+        )];
+        let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        let times = |x: f64| format!("{x:.2}x");
+        for (i, f) in floor.iter().enumerate() {
+            let o = operator.get(i);
+            let k = kube_floor.iter().find(|k| k.name == f.name);
+            let after = o.and_then(after_writes);
+            lines.push(format!(
+                "{:<8} {:>12} {:>12.2} {:>8} {:>14} {:>12} {:>14} {:>14} {:>12} {:>14}",
+                f.name,
+                or_dash(o.map(|o| format!("{:.2}", o.seconds))),
+                f.seconds,
+                or_dash(
+                    o.and_then(|o| ratio_to_max(o.seconds, &[f.seconds]))
+                        .map(times)
+                ),
+                or_dash(after.map(|a| format!("{a:.2}"))),
+                or_dash(
+                    after
+                        .filter(|_| f.seconds > 0.0)
+                        .map(|a| format!("{:.2}x", a / f.seconds))
+                ),
+                or_dash(o.map(|o| o.admin_requests.to_string())),
+                f.admin_requests,
+                or_dash(k.map(|k| format!("{:.2}", k.seconds))),
+                or_dash(
+                    o.and_then(|o| ratio_to_max_floor(o, f, kube_floor))
+                        .map(times)
+                ),
+            ));
+        }
+        lines
     }
 
     /// Removes whatever the run left: KafkaTopics (finalizers dropped when no operator is
@@ -2078,7 +2434,184 @@ mod users {
 
 #[cfg(test)]
 mod tests {
+    use super::topics::{
+        KUBE_FLOOR_CLUSTER, Phase, finalizer_patch, made_up_topic_id, ratio_to_max,
+        ratio_to_max_floor, ready_status_body, summary_table,
+    };
     use super::users::ignore_all_but;
+    use super::{CLUSTER, topic_obs};
+    use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+    use serde_json::json;
+    use shared_crds::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus, labels};
+
+    fn phase(name: &str, seconds: f64) -> Phase {
+        Phase {
+            name: name.into(),
+            seconds,
+            ..Phase::default()
+        }
+    }
+
+    #[test]
+    fn the_kube_floor_is_on_unless_skipped() {
+        use clap::{CommandFactory, Parser};
+        super::Cli::command().debug_assert();
+        let topics = |args: &[&str]| match super::Cli::try_parse_from(args).unwrap().command {
+            super::Command::Topics(t) => t,
+            _ => unreachable!(),
+        };
+        assert!(!topics(&["bench", "topics"]).no_kube_floor);
+        assert!(topics(&["bench", "topics", "--no-kube-floor"]).no_kube_floor);
+    }
+
+    #[test]
+    fn the_ratio_is_to_the_larger_floor() {
+        assert_eq!(ratio_to_max(10.59, &[0.49]), Some(21.61));
+        assert_eq!(ratio_to_max(10.0, &[0.5, 4.0]), Some(2.5));
+        assert_eq!(ratio_to_max(10.0, &[4.0, 0.5]), Some(2.5));
+        assert_eq!(ratio_to_max(1.0, &[3.0]), Some(0.33));
+        assert_eq!(ratio_to_max(1.0, &[0.0]), None);
+        assert_eq!(ratio_to_max(1.0, &[]), None);
+
+        let (o, f) = (phase("create", 10.0), phase("create", 0.5));
+        let kube = [phase("create", 4.0), phase("delete", 20.0)];
+        assert_eq!(ratio_to_max_floor(&o, &f, &kube), Some(2.5));
+        // The Kafka floor is the larger one.
+        let kube = [phase("create", 0.25)];
+        assert_eq!(ratio_to_max_floor(&o, &f, &kube), Some(20.0));
+        // No Kubernetes floor for the phase (skipped): no ratio, rather than the Kafka one.
+        assert_eq!(ratio_to_max_floor(&o, &f, &[phase("delete", 2.0)]), None);
+        assert_eq!(ratio_to_max_floor(&o, &f, &[]), None);
+    }
+
+    #[test]
+    fn the_finalizer_patches_have_the_operators_shape() {
+        let f = labels::TOPIC_FINALIZER;
+        assert_eq!(
+            finalizer_patch(&[], true),
+            json!([
+                { "op": "test", "path": "/metadata/finalizers", "value": null },
+                { "op": "add", "path": "/metadata/finalizers", "value": [f] },
+            ])
+        );
+        let other = vec!["x.io/other".to_string()];
+        assert_eq!(
+            finalizer_patch(&other, true),
+            json!([
+                { "op": "test", "path": "/metadata/finalizers", "value": ["x.io/other"] },
+                { "op": "add", "path": "/metadata/finalizers/-", "value": f },
+            ])
+        );
+        let both = vec!["x.io/other".to_string(), f.to_string()];
+        assert_eq!(
+            finalizer_patch(&both, false),
+            json!([
+                { "op": "test", "path": "/metadata/finalizers/1", "value": f },
+                { "op": "remove", "path": "/metadata/finalizers/1" },
+            ])
+        );
+        assert_eq!(finalizer_patch(&other, false), json!([]));
+        // Each is a valid JSON patch for kube.
+        for p in [
+            finalizer_patch(&[], true),
+            finalizer_patch(&other, true),
+            finalizer_patch(&both, false),
+        ] {
+            let _: kube::api::Patch<()> =
+                kube::api::Patch::Json(serde_json::from_value(p).unwrap());
+        }
+    }
+
+    #[test]
+    fn the_floor_status_is_ready_for_its_generation() {
+        let since = Time(Timestamp::from_second(1_700_000_000).unwrap());
+        let body = ready_status_body("bench-1f-kube-00007", 2, &made_up_topic_id(7), &since);
+        assert_eq!(body["apiVersion"], shared_crds::API_VERSION);
+        assert_eq!(body["kind"], "KafkaTopic");
+        assert_eq!(
+            body["status"],
+            json!({
+                "conditions": [{
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "TopicSynced",
+                    "lastTransitionTime": "2023-11-14T22:13:20Z",
+                }],
+                "observedGeneration": 2,
+                "topicName": "bench-1f-kube-00007",
+                "topicId": made_up_topic_id(7),
+            })
+        );
+        // What the bench's own watch counts as synced.
+        let mut kt = KafkaTopic::new(
+            "bench-1f-kube-00007",
+            KafkaTopicSpec {
+                topic_name: None,
+                partitions: Some(1),
+                replicas: Some(1),
+                config: None,
+            },
+        );
+        kt.metadata.generation = Some(2);
+        let status: KafkaTopicStatus = serde_json::from_value(body["status"].clone()).unwrap();
+        kt.status = Some(status);
+        assert!(topic_obs(&kt).synced());
+        kt.metadata.generation = Some(3);
+        assert!(!topic_obs(&kt).synced());
+    }
+
+    #[test]
+    fn made_up_topic_ids_look_like_kafkas_and_differ() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(made_up_topic_id).collect();
+        assert_eq!(ids.len(), 1000);
+        assert!(ids.iter().all(|id| id.len() == 22));
+        // Nothing the bench's operator manages.
+        assert_ne!(KUBE_FLOOR_CLUSTER, CLUSTER);
+    }
+
+    #[test]
+    fn the_summary_table_adds_the_kube_floor_and_keeps_the_old_columns() {
+        let mut create = phase("create", 10.59);
+        create.requests_seconds = Some(5.17);
+        create.admin_requests = 30;
+        let mut floor_create = phase("create", 0.49);
+        floor_create.admin_requests = 3;
+        let operator = [create, phase("change", 10.73)];
+        let floor = [floor_create, phase("change", 9.25), phase("delete", 0.0)];
+        let kube = [phase("create", 4.2), phase("change", 3.0)];
+        let lines = summary_table(&operator, &floor, &kube);
+        assert_eq!(lines.len(), 4);
+        assert_eq!(
+            lines[0],
+            "phase      operator s      floor s    ratio after writes s        ratio    op requests floor requests kube floor s op / max floor"
+        );
+        assert_eq!(
+            lines[1],
+            "create          10.59         0.49   21.61x           5.42       11.06x             30              3         4.20          2.52x"
+        );
+        // The Kafka floor is the larger here.
+        assert!(
+            lines[2].ends_with("         3.00          1.16x"),
+            "{}",
+            lines[2]
+        );
+        // No operator phase, no Kubernetes floor phase, a zero floor: dashes.
+        assert_eq!(
+            lines[3],
+            "delete              -         0.00        -              -            -              -              0            -              -"
+        );
+        // Without the Kubernetes floor the old columns are unchanged and the new ones dashes.
+        let without = summary_table(&operator, &floor, &[]);
+        assert_eq!(
+            without[1][..lines[1].len() - 28],
+            lines[1][..lines[1].len() - 28]
+        );
+        assert!(
+            without[1].ends_with("            -              -"),
+            "{}",
+            without[1]
+        );
+    }
 
     #[test]
     fn the_ignore_pattern_spares_only_the_bench_users() {
