@@ -7,9 +7,8 @@ use prometheus::Registry;
 use topic_operator::{config::Config, controller, kafka::KafkaSide};
 use tracing::info;
 
-/// jemalloc for every allocation, librdkafka's included (see the workspace Cargo.toml).
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+// jemalloc for every allocation, librdkafka's included (see `oxbow_runtime::allocator`).
+oxbow_runtime::use_jemalloc!();
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

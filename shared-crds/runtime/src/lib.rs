@@ -4,6 +4,7 @@
 //! `/healthz` and `/readyz` server, and tracing set-up. Operators depend on this crate and on
 //! `shared-crds`, never on each other.
 
+pub mod allocator;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
