@@ -13,12 +13,14 @@ pub mod kafka;
 pub mod labels;
 pub mod names;
 pub mod node_pool;
+pub mod sorted_map;
 pub mod topic;
 pub mod user;
 
 pub use condition::{Condition, ConditionStatus};
 pub use kafka::{Kafka, KafkaSpec, KafkaStatus};
 pub use node_pool::{KafkaNodePool, KafkaNodePoolSpec, KafkaNodePoolStatus};
+pub use sorted_map::SortedMap;
 pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus};
 pub use user::{KafkaUser, KafkaUserSpec, KafkaUserStatus};
 

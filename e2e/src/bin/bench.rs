@@ -49,7 +49,7 @@ use oxbow_runtime::kafka::{
 use prometheus::{Encoder, Registry, TextEncoder};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
-use shared_crds::{KafkaTopic, KafkaTopicSpec, KafkaUser, condition::is_ready, labels};
+use shared_crds::{KafkaTopic, KafkaTopicSpec, KafkaUser, SortedMap, condition::is_ready, labels};
 use tokio::sync::watch;
 
 /// The `oxbow.rs/cluster` label of the bench's resources and the operators' `OXBOW_CLUSTER`.
@@ -1160,7 +1160,7 @@ mod topics {
                 topic_name: None,
                 partitions: Some(1),
                 replicas: Some(1),
-                config: Some(BTreeMap::from([(
+                config: Some(SortedMap::from([(
                     CONFIG_KEY.to_string(),
                     Value::from(CONFIG_BEFORE),
                 )])),

@@ -2,11 +2,11 @@
 //! the store of the last synced state, the sync mode, and the names of sides and fields that
 //! conflicts and refusals refer to. Pure: no I/O.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
+use shared_crds::SortedMap;
 
 /// One topic as one side sees it.
 ///
@@ -35,145 +35,9 @@ pub struct TopicState {
     pub config: Configs,
 }
 
-/// A topic's configuration: key to value, in key order, each key once.
-///
-/// A sorted vector rather than a `BTreeMap`: a map's first entry allocates a whole node (eleven
-/// slots, 544 bytes for pairs of `String`s), while topics have few overrides, often one or none,
-/// and the operator holds several configurations per topic (the stored base, Kafka's view, the
-/// plan). At 10,000 topics those nodes were the largest part of the heap after the watch cache.
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct Configs(Vec<(String, String)>);
-
-impl Configs {
-    pub fn new() -> Self {
-        Configs(Vec::new())
-    }
-
-    fn position(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
-    }
-
-    pub fn get(&self, key: &str) -> Option<&String> {
-        self.position(key).ok().map(|i| &self.0[i].1)
-    }
-
-    pub fn contains_key(&self, key: &str) -> bool {
-        self.position(key).is_ok()
-    }
-
-    /// Sets `key`, returning the value it replaced.
-    pub fn insert(&mut self, key: String, value: String) -> Option<String> {
-        match self.position(&key) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
-            Err(i) => {
-                self.0.insert(i, (key, value));
-                None
-            }
-        }
-    }
-
-    pub fn remove(&mut self, key: &str) -> Option<String> {
-        self.position(key).ok().map(|i| self.0.remove(i).1)
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn clear(&mut self) {
-        self.0.clear();
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The entries in key order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&String, &String)> + ExactSizeIterator {
-        self.0.iter().map(|(k, v)| (k, v))
-    }
-
-    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator {
-        self.0.iter().map(|(k, _)| k)
-    }
-}
-
-/// Like a map: when a key comes more than once, the last value wins.
-impl FromIterator<(String, String)> for Configs {
-    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
-        let mut entries: Vec<(String, String)> = iter.into_iter().collect();
-        // Stable, so equal keys keep their order and the last one can be kept.
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(String, String)> = Vec::with_capacity(entries.len());
-        for (k, v) in entries {
-            match out.last_mut() {
-                Some(last) if last.0 == k => last.1 = v,
-                _ => out.push((k, v)),
-            }
-        }
-        out.shrink_to_fit();
-        Configs(out)
-    }
-}
-
-impl<const N: usize> From<[(String, String); N]> for Configs {
-    fn from(entries: [(String, String); N]) -> Self {
-        entries.into_iter().collect()
-    }
-}
-
-impl From<BTreeMap<String, String>> for Configs {
-    fn from(map: BTreeMap<String, String>) -> Self {
-        // Already sorted and unique.
-        Configs(map.into_iter().collect())
-    }
-}
-
-impl std::ops::Index<&str> for Configs {
-    type Output = String;
-    /// The value of `key`; panics when it is absent, like a map's index.
-    fn index(&self, key: &str) -> &String {
-        self.get(key)
-            .unwrap_or_else(|| panic!("no config key {key:?}"))
-    }
-}
-
-impl IntoIterator for Configs {
-    type Item = (String, String);
-    type IntoIter = std::vec::IntoIter<(String, String)>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
-    }
-}
-
-impl<'a> IntoIterator for &'a Configs {
-    type Item = (&'a String, &'a String);
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (String, String)>,
-        fn(&'a (String, String)) -> (&'a String, &'a String),
-    >;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(k, v)| (k, v))
-    }
-}
-
-impl fmt::Debug for Configs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
-    }
-}
-
-impl Serialize for Configs {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.iter())
-    }
-}
-
-impl<'de> Deserialize<'de> for Configs {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        BTreeMap::<String, String>::deserialize(deserializer).map(Configs::from)
-    }
-}
+/// A topic's configuration: key to value, in key order, each key once (a sorted vector, not a
+/// `BTreeMap`: see [`SortedMap`]).
+pub type Configs = SortedMap<String>;
 
 /// Which way the topic operator syncs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -283,58 +147,6 @@ mod tests {
         let err = "kafka-to-kubernetes".parse::<SyncMode>().unwrap_err();
         assert_eq!(err.reason(), "UnknownSyncMode");
         assert!(err.to_string().contains("kafka-to-kubernetes"));
-    }
-
-    fn configs(entries: &[(&str, &str)]) -> Configs {
-        entries
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn configs_keep_key_order_and_the_last_value_of_a_key() {
-        let c = configs(&[("b", "1"), ("a", "2"), ("b", "3"), ("c", "4")]);
-        assert_eq!(
-            c.iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect::<Vec<_>>(),
-            [("a", "2"), ("b", "3"), ("c", "4")]
-        );
-        assert_eq!(c.len(), 3);
-        assert_eq!(c.get("b").map(String::as_str), Some("3"));
-        assert_eq!(c.get("d"), None);
-        assert!(c.contains_key("a") && !c.contains_key("d"));
-    }
-
-    #[test]
-    fn configs_insert_and_remove_like_a_map() {
-        let mut c = configs(&[("b", "1")]);
-        assert_eq!(c.insert("a".into(), "x".into()), None);
-        assert_eq!(c.insert("c".into(), "y".into()), None);
-        assert_eq!(c.insert("b".into(), "2".into()), Some("1".into()));
-        assert_eq!(c, configs(&[("a", "x"), ("b", "2"), ("c", "y")]));
-        assert_eq!(c.remove("b"), Some("2".into()));
-        assert_eq!(c.remove("b"), None);
-        assert_eq!(c.keys().map(String::as_str).collect::<Vec<_>>(), ["a", "c"]);
-    }
-
-    #[test]
-    fn configs_read_and_write_json_as_an_object() {
-        let c: Configs =
-            serde_json::from_str(r#"{"retention.ms":"1000","cleanup.policy":"compact"}"#).unwrap();
-        assert_eq!(
-            c,
-            configs(&[("cleanup.policy", "compact"), ("retention.ms", "1000")])
-        );
-        assert_eq!(
-            serde_json::to_string(&c).unwrap(),
-            r#"{"cleanup.policy":"compact","retention.ms":"1000"}"#
-        );
-        assert_eq!(
-            format!("{c:?}"),
-            r#"{"cleanup.policy": "compact", "retention.ms": "1000"}"#
-        );
     }
 
     #[test]
