@@ -373,7 +373,12 @@ impl Operator {
                 observing += listing.elapsed();
                 self.brokers = Some(self.kafka.brokers().await?);
                 let mut names: BTreeSet<String> = listed.into_iter().collect();
-                names.extend(self.reader.state().iter().map(|kt| kt.topic_name().to_owned()));
+                names.extend(
+                    self.reader
+                        .state()
+                        .iter()
+                        .map(|kt| kt.topic_name().to_owned()),
+                );
                 names.extend(self.store.topics().cloned());
                 names.into_iter().collect()
             }
