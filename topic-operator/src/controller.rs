@@ -1036,11 +1036,25 @@ impl Operator {
         let concurrency = self.cfg.kube_write_concurrency;
         let api = self.topics.clone();
         let recorder = self.recorder.clone();
-        let results: Vec<(String, bool, Result<(), kube::Error>)> = stream::iter(writes)
-            .map(|w| {
+        let results: Vec<Vec<WriteResult>> = stream::iter(writes_by_topic(writes))
+            .map(|group| {
                 let api = api.clone();
                 let recorder = recorder.clone();
-                async move { (w.topic(), w.makes_base_true(), w.run(&api, &recorder).await) }
+                async move {
+                    let mut out = Vec::with_capacity(group.len());
+                    for w in group {
+                        let (topic, makes_base_true) = (w.topic(), w.makes_base_true());
+                        let r = w.run(&api, &recorder).await;
+                        // A status written after a spec write that failed would report a spec
+                        // that is not there; the retry writes both.
+                        let stop = makes_base_true && r.is_err();
+                        out.push((topic, makes_base_true, r));
+                        if stop {
+                            break;
+                        }
+                    }
+                    out
+                }
             })
             .buffer_unordered(concurrency)
             .collect()
@@ -1048,7 +1062,7 @@ impl Operator {
         let mut failed = 0;
         let mut succeeded_topics: HashSet<String> = HashSet::new();
         let mut retry_topics: HashSet<String> = HashSet::new();
-        for (topic, makes_base_true, r) in results {
+        for (topic, makes_base_true, r) in results.into_iter().flatten() {
             match r {
                 Ok(()) => {
                     self.metrics.kube_writes.inc();
@@ -1368,6 +1382,27 @@ fn expected_after(w: &TopicWork) -> Option<Expected> {
     }
 }
 
+/// A write's topic, whether the stored base assumes it, and its outcome.
+type WriteResult = (String, bool, Result<(), kube::Error>);
+
+/// The writes of a pass grouped by topic, each group in the order the pass made them; topics in
+/// the order they first appear. A topic's writes must run in that order: the spec patch is
+/// guarded by the `resourceVersion` the pass read, so a status write of the same resource
+/// landing first would make it fail with a conflict (seen in the 3-way merge test), and the
+/// status's `observedGeneration` belongs after the spec it reports on.
+fn writes_by_topic(writes: Vec<KubeWrite>) -> Vec<Vec<KubeWrite>> {
+    let mut groups: Vec<Vec<KubeWrite>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for w in writes {
+        let i = *index.entry(w.topic()).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[i].push(w);
+    }
+    groups
+}
+
 /// One write to Kubernetes.
 enum KubeWrite {
     Create(String, serde_json::Value),
@@ -1531,6 +1566,56 @@ mod tests {
             message: message.into(),
             code: Some(code),
         }
+    }
+
+    fn kafka_topic(name: &str) -> Arc<KafkaTopic> {
+        Arc::new(KafkaTopic::new(
+            name,
+            shared_crds::KafkaTopicSpec {
+                topic_name: None,
+                partitions: None,
+                replicas: None,
+                config: None,
+            },
+        ))
+    }
+
+    fn kind(w: &KubeWrite) -> &'static str {
+        match w {
+            KubeWrite::Create(..) => "create",
+            KubeWrite::Spec(..) => "spec",
+            KubeWrite::Delete(..) => "delete",
+            KubeWrite::AddFinalizer(..) => "finalizer",
+            KubeWrite::Release(..) => "release",
+            KubeWrite::Status(..) => "status",
+            KubeWrite::Event(..) => "event",
+        }
+    }
+
+    #[test]
+    fn a_topics_writes_stay_together_and_in_order() {
+        let (a, b) = (kafka_topic("a"), kafka_topic("b"));
+        let status = shared_crds::KafkaTopicStatus::default();
+        let writes = vec![
+            KubeWrite::Spec(a.clone(), json!({})),
+            KubeWrite::Create("c".into(), json!({})),
+            KubeWrite::Status(b.clone(), status.clone(), Vec::new()),
+            KubeWrite::Status(a.clone(), status, Vec::new()),
+            KubeWrite::Event(a, EventType::Warning, "R".into(), "n".into()),
+            KubeWrite::Release(b),
+        ];
+        let groups: Vec<(String, Vec<&str>)> = writes_by_topic(writes)
+            .iter()
+            .map(|g| (g[0].topic(), g.iter().map(kind).collect()))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                ("a".to_string(), vec!["spec", "status", "event"]),
+                ("c".to_string(), vec!["create"]),
+                ("b".to_string(), vec!["status", "release"]),
+            ]
+        );
     }
 
     #[test]
