@@ -6,8 +6,10 @@
 //! (bounded concurrency), the state store and statuses. Every poll interval a full pass observes
 //! all of Kafka, which is how Kafka-side changes are seen under KRaft (no watches).
 //!
-//! Stages of a pass: observe, plan, act on Kafka (`act_kafka`), read the changes back
-//! (`KafkaSide::confirm`), act on Kubernetes and report (`act_kube`).
+//! Stages of a pass, run per chunk of `OXBOW_PASS_CHUNK_TOPICS` topics (so its memory does not
+//! grow with the topic count): observe, plan, act on Kafka (`act_kafka`), read the changes back
+//! (`KafkaSide::confirm`), act on Kubernetes and report (`act_kube`); the state store is written
+//! once at the end of the pass.
 //!
 //! Both sides are read from caches that lag: the `KafkaTopic` watch cache, and each broker's
 //! copy of the cluster metadata (seconds behind the controller under load). The rules that
