@@ -402,7 +402,7 @@ impl Operator {
             let observe = Instant::now();
             let view = self.kafka.observe(chunk.iter().cloned()).await?;
             observing += observe.elapsed();
-            let owners = self.owners(|t| chunk.binary_search_by(|n| n.as_str().cmp(t)).is_ok());
+            let owners = self.owners(|t| in_sorted(chunk, t));
             let worked = self.pass_chunk(chunk, view, &owners, brokers).await;
             if full {
                 in_pass.extend(worked);
@@ -442,11 +442,8 @@ impl Operator {
     ) -> Vec<String> {
         // A tombstone ends when a topic asked for is missing from the view; topics of other
         // chunks are not asked for here.
-        self.tombstones.hide(
-            &mut view,
-            |t| names.binary_search_by(|n| n.as_str().cmp(t)).is_ok(),
-            Instant::now(),
-        );
+        self.tombstones
+            .hide(&mut view, |t| in_sorted(names, t), Instant::now());
 
         // Plan.
         let mut work = Vec::new();
@@ -1382,6 +1379,11 @@ fn expected_after(w: &TopicWork) -> Option<Expected> {
         WorkKind::Finalize { delete_topic: true } => Some(Expected::Absent),
         _ => None,
     }
+}
+
+/// Whether `topic` is one of `names`, which a pass keeps sorted.
+fn in_sorted(names: &[String], topic: &str) -> bool {
+    names.binary_search_by(|n| n.as_str().cmp(topic)).is_ok()
 }
 
 /// A write's topic, whether the stored base assumes it, and its outcome.
