@@ -1,7 +1,7 @@
 //! The store of last synced states (the base of the 3-way merge), kept in memory and persisted
 //! to the sharded ConfigMaps described in [`crate::plan::store`]. Loaded once at start; each
 //! reconcile pass writes only the shards whose entries changed, with one server-side apply per
-//! shard. May touch: ConfigMaps labelled as this cluster's topic state, in the operator's
+//! shard, several shards at once. May touch: ConfigMaps labelled as this cluster's topic state, in the operator's
 //! namespace.
 //!
 //! If the ConfigMaps are lost (deleted by hand), the store starts empty: every topic present on
@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{
     Api,
@@ -30,6 +31,9 @@ use crate::plan::{
 pub const STATE_LABEL: &str = "oxbow.rs/topic-state";
 /// The operator's field manager.
 pub const FIELD_MANAGER: &str = "oxbow-topic-operator";
+/// Shards written at once by a flush: one at a time, 32 of them took 1.4 to 6.4 s on a busy
+/// API server, a wait every pass sat through.
+const FLUSH_CONCURRENCY: usize = 8;
 
 /// Failures of reading or writing the store.
 #[derive(Debug, thiserror::Error)]
@@ -147,39 +151,48 @@ impl StateStore {
                 data.insert(k, v);
             }
         }
+        let api = &self.api;
+        let cluster = &self.cluster;
+        let results: Vec<(u32, Result<(), StateStoreError>)> = stream::iter(by_shard)
+            .map(|(shard, data)| async move {
+                let name = state_config_map_name(cluster, shard);
+                let body = json!({
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {
+                        "name": name,
+                        "labels": {
+                            labels::CLUSTER: cluster,
+                            STATE_LABEL: "true",
+                            labels::APP_MANAGED_BY: FIELD_MANAGER,
+                        },
+                    },
+                    "data": data,
+                });
+                let r = api
+                    .patch(
+                        &name,
+                        &PatchParams::apply(FIELD_MANAGER).force(),
+                        &Patch::Apply(&body),
+                    )
+                    .await
+                    .map(drop)
+                    .map_err(|source| StateStoreError::WriteStateConfigMap { name, source });
+                (shard, r)
+            })
+            .buffer_unordered(FLUSH_CONCURRENCY)
+            .collect()
+            .await;
         let mut writes = 0;
         let mut first_error = None;
-        for (shard, data) in by_shard {
-            let name = state_config_map_name(&self.cluster, shard);
-            let body = json!({
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {
-                    "name": name,
-                    "labels": {
-                        labels::CLUSTER: self.cluster,
-                        STATE_LABEL: "true",
-                        labels::APP_MANAGED_BY: FIELD_MANAGER,
-                    },
-                },
-                "data": data,
-            });
-            match self
-                .api
-                .patch(
-                    &name,
-                    &PatchParams::apply(FIELD_MANAGER).force(),
-                    &Patch::Apply(&body),
-                )
-                .await
-            {
-                Ok(_) => {
+        for (shard, r) in results {
+            match r {
+                Ok(()) => {
                     self.dirty.remove(&shard);
                     writes += 1;
                 }
-                Err(source) => {
-                    first_error
-                        .get_or_insert(StateStoreError::WriteStateConfigMap { name, source });
+                Err(e) => {
+                    first_error.get_or_insert(e);
                 }
             }
         }
