@@ -10,11 +10,14 @@
 //! run, times the example cluster (run by the node agent) to Ready and through a rolling restart
 //! of its four nodes, and reads the three operators' peak memory.
 //! Every figure printed is measured in this run; waits are on conditions, with deadlines.
+//! `bench topics` and `bench users` show with each timed phase the CPU time the hypervisor
+//! stole from this machine meanwhile (`steal`, from `/proc/stat`): a phase slowed by
+//! neighbours on a shared VM shows there.
 //! May touch: the testbed's API server (the CRDs, one fresh namespace per run), Kafka topics,
 //! ACLs, SCRAM credentials and quotas named with the run's unique prefix, operator child
 //! processes it starts; `bench stack` also namespace `oxbow-bench`, ClusterRoleBindings
 //! `*-oxbow-bench` and the bundle's CRDs and ClusterRoles (left in place). It removes all of them
-//! at the end, also when a phase fails.
+//! at the end, also when a phase fails. It reads `/proc/stat`.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -468,6 +471,9 @@ fn machine(loadavg_at_start: String) -> Machine {
         note: "cores shared with the testbed (API server, etcd, Kafka JVM) and other engineers' builds and tests",
     }
 }
+
+#[path = "../bench/steal.rs"]
+mod steal;
 
 fn secs(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0).round() / 1000.0
@@ -1075,6 +1081,9 @@ mod topics {
         /// Of the Kubernetes floor: the Kubernetes write requests it made.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub(super) kube_writes: Option<u64>,
+        /// CPU time the hypervisor stole during the phase; none where `/proc/stat` is unreadable.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) steal: Option<steal::Steal>,
     }
 
     #[derive(Debug, Clone, Serialize)]
@@ -1214,23 +1223,26 @@ mod topics {
             admin_requests: total(&by_api),
             admin_requests_by_api: by_api,
             kube_writes: None,
+            steal: None,
         }
     }
 
     /// A phase of the Kubernetes floor: `writes` requests from `start`, the last returning at
-    /// `requests`, the phase done at `end`.
+    /// `requests`, the phase done at `end`, with `steal` CPU time stolen meanwhile.
     fn kube_phase(
         name: &str,
         start: Instant,
         requests: Instant,
         end: Instant,
         writes: u64,
+        steal: Option<steal::Steal>,
     ) -> Phase {
         Phase {
             name: name.into(),
             seconds: secs(end - start),
             requests_seconds: Some(secs(requests - start)),
             kube_writes: Some(writes),
+            steal,
             ..Phase::default()
         }
     }
@@ -1284,8 +1296,10 @@ mod topics {
             ),
         };
         println!(
-            "{who} {:<7} {:>9.2} s{detail}{check}; {requests}",
-            p.name, p.seconds,
+            "{who} {:<7} {:>9.2} s{detail}{check}; {requests}; {}",
+            p.name,
+            p.seconds,
+            steal::show(p.steal),
         );
     }
 
@@ -1337,6 +1351,7 @@ mod topics {
 
         // (a) create N KafkaTopics, until all are Ready for their generation.
         let m0 = op.metrics().await?;
+        let cpu = steal::sample();
         let start = Instant::now();
         create_all(
             &api,
@@ -1351,14 +1366,17 @@ mod topics {
             })
             .await?;
         let end = Instant::now();
+        let stolen = steal::since(cpu);
         let m1 = op.metrics().await?;
         let mut p = phase("create", start, end, &m0, &m1, None, None);
         p.requests_seconds = Some(secs(submitted));
+        p.steal = stolen;
         print_phase("operator", &p);
         report.operator.push(p);
 
         // (b) change the config of all N, until Kafka shows the new value for all and every
         // status reports the new generation.
+        let cpu = steal::sample();
         let start = Instant::now();
         let generations: HashMap<String, i64> =
             for_each_limited(names.clone(), args.concurrency, |name| {
@@ -1387,6 +1405,7 @@ mod topics {
                 .map(|()| Instant::now())
             }),
         )?;
+        let stolen = steal::since(cpu);
         let m2 = op.metrics().await?;
         let mut p = phase(
             "change",
@@ -1398,10 +1417,12 @@ mod topics {
             Some(status_done),
         );
         p.requests_seconds = Some(secs(submitted));
+        p.steal = stolen;
         print_phase("operator", &p);
         report.operator.push(p);
 
         // (c) delete all N, until Kafka has none of the topics and the KafkaTopics are gone.
+        let cpu = steal::sample();
         let start = Instant::now();
         delete_all(&api, names.clone(), args.concurrency).await?;
         let submitted = start.elapsed();
@@ -1411,6 +1432,7 @@ mod topics {
                 all_of(s, &names, |_, o| o.is_none()).map(|()| Instant::now())
             }),
         )?;
+        let stolen = steal::since(cpu);
         let m3 = op.metrics().await?;
         let mut p = phase(
             "delete",
@@ -1422,6 +1444,7 @@ mod topics {
             Some(status_done),
         );
         p.requests_seconds = Some(secs(submitted));
+        p.steal = stolen;
         print_phase("operator", &p);
         report.operator.push(p);
 
@@ -1607,6 +1630,7 @@ mod topics {
         let since = Time(Timestamp::now());
         let (api, since) = (&api, &since);
 
+        let cpu = steal::sample();
         let start = Instant::now();
         for_each_limited(
             names.iter().enumerate(),
@@ -1621,10 +1645,11 @@ mod topics {
         )
         .await?;
         let end = Instant::now();
-        let p = kube_phase("create", start, end, end, 3 * n as u64);
+        let p = kube_phase("create", start, end, end, 3 * n as u64, steal::since(cpu));
         print_phase("kube    ", &p);
         report.kube_floor.push(p);
 
+        let cpu = steal::sample();
         let start = Instant::now();
         for_each_limited(
             names.iter().enumerate(),
@@ -1636,10 +1661,11 @@ mod topics {
         )
         .await?;
         let end = Instant::now();
-        let p = kube_phase("change", start, end, end, 2 * n as u64);
+        let p = kube_phase("change", start, end, end, 2 * n as u64, steal::since(cpu));
         print_phase("kube    ", &p);
         report.kube_floor.push(p);
 
+        let cpu = steal::sample();
         let start = Instant::now();
         let ours = [FINALIZER.to_owned()];
         let ours = &ours;
@@ -1657,7 +1683,14 @@ mod topics {
             deadline,
         )
         .await?;
-        let p = kube_phase("delete", start, requests, gone, 2 * n as u64);
+        let p = kube_phase(
+            "delete",
+            start,
+            requests,
+            gone,
+            2 * n as u64,
+            steal::since(cpu),
+        );
         print_phase("kube    ", &p);
         report.kube_floor.push(p);
         Ok(())
@@ -1695,6 +1728,7 @@ mod topics {
             );
         }
         let f0 = registry_metrics(&registry)?;
+        let cpu = steal::sample();
         let start = Instant::now();
         for chunk in specs.chunks(batch) {
             for (name, r) in actor.create_topics(chunk).await? {
@@ -1707,12 +1741,15 @@ mod topics {
             value: CONFIG_BEFORE.to_string(),
         };
         let check = wait_kafka(&run.observer, &floor_names, &expect_before, deadline).await?;
+        let stolen = steal::since(cpu);
         let f1 = registry_metrics(&registry)?;
         let mut p = phase("create", start, check.done, &f0, &f1, Some(check), None);
         p.requests_seconds = Some(secs(requests));
+        p.steal = stolen;
         print_phase("floor   ", &p);
         report.floor.push(p);
 
+        let cpu = steal::sample();
         let start = Instant::now();
         for chunk in floor_names.chunks(alter_batch) {
             let changes = chunk.iter().map(|name| {
@@ -1730,12 +1767,15 @@ mod topics {
         }
         let requests = start.elapsed();
         let check = wait_kafka(&run.observer, &floor_names, &expect_after, deadline).await?;
+        let stolen = steal::since(cpu);
         let f2 = registry_metrics(&registry)?;
         let mut p = phase("change", start, check.done, &f1, &f2, Some(check), None);
         p.requests_seconds = Some(secs(requests));
+        p.steal = stolen;
         print_phase("floor   ", &p);
         report.floor.push(p);
 
+        let cpu = steal::sample();
         let start = Instant::now();
         for chunk in floor_names.chunks(batch) {
             for (name, r) in actor.delete_topics(chunk.iter().cloned()).await? {
@@ -1744,9 +1784,11 @@ mod topics {
         }
         let requests = start.elapsed();
         let check = wait_kafka(&run.observer, &floor_names, &Expect::Absent, deadline).await?;
+        let stolen = steal::since(cpu);
         let f3 = registry_metrics(&registry)?;
         let mut p = phase("delete", start, check.done, &f2, &f3, Some(check), None);
         p.requests_seconds = Some(secs(requests));
+        p.steal = stolen;
         print_phase("floor   ", &p);
         report.floor.push(p);
         Ok(())
@@ -1790,6 +1832,9 @@ mod topics {
                 r.kube_concurrency
             );
         }
+        println!(
+            "steal %: CPU time the hypervisor stole from this machine during the phase, in percent of all CPU time; operator/floor/kube floor"
+        );
         for line in summary_table(&r.operator, &r.floor, &r.kube_floor) {
             println!("{line}");
         }
@@ -1809,14 +1854,16 @@ mod topics {
     /// time starts with the bench's first Kubernetes write, so it includes the bench sending N
     /// writes through the API server; "after writes" starts when the last of them returned
     /// (the part the operator alone decides), shown with its ratio to the same Kafka floor.
-    /// The last two columns: the Kubernetes floor, and the operator against the larger floor.
+    /// Then the Kubernetes floor, and the operator against the larger floor. The last column:
+    /// the CPU time the hypervisor stole during the phase, in percent of all CPU time, of the
+    /// operator / the Kafka floor / the Kubernetes floor (`-` where not measured).
     pub(super) fn summary_table(
         operator: &[Phase],
         floor: &[Phase],
         kube_floor: &[Phase],
     ) -> Vec<String> {
         let mut lines = vec![format!(
-            "{:<8} {:>12} {:>12} {:>8} {:>14} {:>12} {:>14} {:>14} {:>12} {:>14}",
+            "{:<8} {:>12} {:>12} {:>8} {:>14} {:>12} {:>14} {:>14} {:>12} {:>14} {:>12}",
             "phase",
             "operator s",
             "floor s",
@@ -1826,7 +1873,8 @@ mod topics {
             "op requests",
             "floor requests",
             "kube floor s",
-            "op / max floor"
+            "op / max floor",
+            "steal %"
         )];
         let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
         let times = |x: f64| format!("{x:.2}x");
@@ -1834,8 +1882,14 @@ mod topics {
             let o = operator.get(i);
             let k = kube_floor.iter().find(|k| k.name == f.name);
             let after = o.and_then(after_writes);
+            let stolen = format!(
+                "{}/{}/{}",
+                steal::percent(o.and_then(|o| o.steal)),
+                steal::percent(f.steal),
+                steal::percent(k.and_then(|k| k.steal))
+            );
             lines.push(format!(
-                "{:<8} {:>12} {:>12.2} {:>8} {:>14} {:>12} {:>14} {:>14} {:>12} {:>14}",
+                "{:<8} {:>12} {:>12.2} {:>8} {:>14} {:>12} {:>14} {:>14} {:>12} {:>14} {:>12}",
                 f.name,
                 or_dash(o.map(|o| format!("{:.2}", o.seconds))),
                 f.seconds,
@@ -1856,6 +1910,7 @@ mod topics {
                     o.and_then(|o| ratio_to_max_floor(o, f, kube_floor))
                         .map(times)
                 ),
+                stolen,
             ));
         }
         lines
@@ -1906,6 +1961,9 @@ mod users {
         admin_requests_by_api: BTreeMap<String, u64>,
         kafka_write_requests: u64,
         kube_writes: u64,
+        /// CPU time the hypervisor stole during the window.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        steal: Option<steal::Steal>,
     }
 
     #[derive(Debug, Clone, Serialize)]
@@ -1926,11 +1984,15 @@ mod users {
         create_submitted_seconds: Option<f64>,
         create_admin_requests_by_api: BTreeMap<String, u64>,
         create_kube_writes: Option<u64>,
+        /// CPU time the hypervisor stole from the first create until all were Ready.
+        create_steal: Option<steal::Steal>,
         kafka_after_ready: Option<KafkaState>,
         resync: Option<Resync>,
         memory: Option<Memory>,
         delete_seconds: Option<f64>,
         delete_admin_requests_by_api: BTreeMap<String, u64>,
+        /// CPU time the hypervisor stole from the first delete until Kafka held nothing.
+        delete_steal: Option<steal::Steal>,
         machine: Machine,
     }
 
@@ -1951,11 +2013,13 @@ mod users {
             create_submitted_seconds: None,
             create_admin_requests_by_api: BTreeMap::new(),
             create_kube_writes: None,
+            create_steal: None,
             kafka_after_ready: None,
             resync: None,
             memory: None,
             delete_seconds: None,
             delete_admin_requests_by_api: BTreeMap::new(),
+            delete_steal: None,
             machine: machine(load_start.clone()),
         };
         let outcome = guarded(body(&run, &user_prefix, &args, &mut report)).await;
@@ -2161,6 +2225,7 @@ mod users {
             .collect::<Result<_>>()?;
         let names: Vec<String> = users.iter().map(|u| u.name_any()).collect();
         let m0 = op.metrics().await?;
+        let cpu = steal::sample();
         let start = Instant::now();
         create_all(&api, users, args.concurrency).await?;
         let submitted = start.elapsed();
@@ -2170,6 +2235,7 @@ mod users {
             })
             .await?;
         let took = start.elapsed();
+        report.create_steal = steal::since(cpu);
         let m1 = op.metrics().await?;
         report.ready_seconds = Some(secs(took));
         report.create_submitted_seconds = Some(secs(submitted));
@@ -2178,12 +2244,13 @@ mod users {
             - counter(&m0, "oxbow_user_operator_kube_writes_total");
         report.create_kube_writes = Some(kube_writes);
         println!(
-            "create {} KafkaUsers -> all Ready: {:.2} s (creates returned at {:.2} s); Kafka admin requests {} [{}]; operator's Kubernetes writes {kube_writes}",
+            "create {} KafkaUsers -> all Ready: {:.2} s (creates returned at {:.2} s); Kafka admin requests {} [{}]; operator's Kubernetes writes {kube_writes}; {}",
             args.count,
             took.as_secs_f64(),
             submitted.as_secs_f64(),
             total(&report.create_admin_requests_by_api),
-            show_by_api(&report.create_admin_requests_by_api)
+            show_by_api(&report.create_admin_requests_by_api),
+            steal::show(report.create_steal)
         );
         let (acls, scram, quota_users) = kafka_state(&run.observer, &quotas, user_prefix).await?;
         let state = KafkaState {
@@ -2204,6 +2271,7 @@ mod users {
             started == finished
         })
         .await?;
+        let cpu = steal::sample();
         let start = Instant::now();
         let acl_reads = |m: &Metrics| {
             m.sum(
@@ -2223,6 +2291,7 @@ mod users {
         )
         .await?;
         let window = start.elapsed();
+        let stolen = steal::since(cpu);
         let by_api = requests_between(&s0, &s1);
         let writes: u64 = USER_WRITE_APIS
             .iter()
@@ -2236,20 +2305,23 @@ mod users {
             kube_writes: counter(&s1, "oxbow_user_operator_kube_writes_total")
                 - counter(&s0, "oxbow_user_operator_kube_writes_total"),
             admin_requests_by_api: by_api,
+            steal: stolen,
         };
         println!(
-            "full resync, nothing changed: {} pass(es) in a {:.2} s window; Kafka admin requests {} [{}]; Kafka writes {}; Kubernetes writes {}",
+            "full resync, nothing changed: {} pass(es) in a {:.2} s window; Kafka admin requests {} [{}]; Kafka writes {}; Kubernetes writes {}; {}",
             resync.passes,
             resync.window_seconds,
             resync.admin_requests,
             show_by_api(&resync.admin_requests_by_api),
             resync.kafka_write_requests,
-            resync.kube_writes
+            resync.kube_writes,
+            steal::show(resync.steal)
         );
         report.resync = Some(resync);
 
         // Delete the users, until Kafka holds nothing for them.
         let m2 = op.metrics().await?;
+        let cpu = steal::sample();
         let start = Instant::now();
         delete_all(&api, names.clone(), args.concurrency).await?;
         let submitted = start.elapsed();
@@ -2275,16 +2347,18 @@ mod users {
             tokio::time::sleep(KAFKA_POLL).await;
         }
         let took = start.elapsed();
+        report.delete_steal = steal::since(cpu);
         let m3 = op.metrics().await?;
         report.delete_seconds = Some(secs(took));
         report.delete_admin_requests_by_api = requests_between(&m2, &m3);
         println!(
-            "delete {} KafkaUsers -> Kafka holds nothing for them: {:.2} s (deletes returned at {:.2} s); Kafka admin requests {} [{}]",
+            "delete {} KafkaUsers -> Kafka holds nothing for them: {:.2} s (deletes returned at {:.2} s); Kafka admin requests {} [{}]; {}",
             args.count,
             took.as_secs_f64(),
             submitted.as_secs_f64(),
             total(&report.delete_admin_requests_by_api),
-            show_by_api(&report.delete_admin_requests_by_api)
+            show_by_api(&report.delete_admin_requests_by_api),
+            steal::show(report.delete_steal)
         );
 
         let memory = peak_rss(&op)?;
@@ -2305,9 +2379,10 @@ mod users {
         );
         if let Some(s) = r.ready_seconds {
             println!(
-                "{:<40} {s:.2} s ({} Kafka admin requests)",
+                "{:<40} {s:.2} s ({} Kafka admin requests), {}",
                 "create -> all Ready",
-                total(&r.create_admin_requests_by_api)
+                total(&r.create_admin_requests_by_api),
+                steal::show(r.create_steal)
             );
         }
         if let Some(x) = &r.resync {
@@ -2325,9 +2400,10 @@ mod users {
         }
         if let Some(s) = r.delete_seconds {
             println!(
-                "{:<40} {s:.2} s ({} Kafka admin requests)",
+                "{:<40} {s:.2} s ({} Kafka admin requests), {}",
                 "delete -> Kafka clean",
-                total(&r.delete_admin_requests_by_api)
+                total(&r.delete_admin_requests_by_api),
+                steal::show(r.delete_steal)
             );
         }
         if let Some(m) = &r.memory {
@@ -2434,6 +2510,7 @@ mod users {
 
 #[cfg(test)]
 mod tests {
+    use super::steal::Steal;
     use super::topics::{
         KUBE_FLOOR_CLUSTER, Phase, finalizer_patch, made_up_topic_id, ratio_to_max,
         ratio_to_max_floor, ready_status_body, summary_table,
@@ -2571,43 +2648,46 @@ mod tests {
 
     #[test]
     fn the_summary_table_adds_the_kube_floor_and_keeps_the_old_columns() {
+        let stolen = |seconds, percent| Some(Steal { seconds, percent });
         let mut create = phase("create", 10.59);
         create.requests_seconds = Some(5.17);
         create.admin_requests = 30;
+        create.steal = stolen(0.42, 7.0);
         let mut floor_create = phase("create", 0.49);
         floor_create.admin_requests = 3;
+        floor_create.steal = stolen(0.0, 0.0);
+        let mut kube_create = phase("create", 4.2);
+        kube_create.steal = stolen(1.97, 23.4);
         let operator = [create, phase("change", 10.73)];
         let floor = [floor_create, phase("change", 9.25), phase("delete", 0.0)];
-        let kube = [phase("create", 4.2), phase("change", 3.0)];
+        let kube = [kube_create, phase("change", 3.0)];
         let lines = summary_table(&operator, &floor, &kube);
         assert_eq!(lines.len(), 4);
         assert_eq!(
             lines[0],
-            "phase      operator s      floor s    ratio after writes s        ratio    op requests floor requests kube floor s op / max floor"
+            "phase      operator s      floor s    ratio after writes s        ratio    op requests floor requests kube floor s op / max floor      steal %"
         );
         assert_eq!(
             lines[1],
-            "create          10.59         0.49   21.61x           5.42       11.06x             30              3         4.20          2.52x"
+            "create          10.59         0.49   21.61x           5.42       11.06x             30              3         4.20          2.52x       7/0/23"
         );
-        // The Kafka floor is the larger here.
+        // The Kafka floor is the larger here; steal not measured (no /proc/stat): dashes.
         assert!(
-            lines[2].ends_with("         3.00          1.16x"),
+            lines[2].ends_with("         3.00          1.16x        -/-/-"),
             "{}",
             lines[2]
         );
         // No operator phase, no Kubernetes floor phase, a zero floor: dashes.
         assert_eq!(
             lines[3],
-            "delete              -         0.00        -              -            -              -              0            -              -"
+            "delete              -         0.00        -              -            -              -              0            -              -        -/-/-"
         );
         // Without the Kubernetes floor the old columns are unchanged and the new ones dashes.
         let without = summary_table(&operator, &floor, &[]);
-        assert_eq!(
-            without[1][..lines[1].len() - 28],
-            lines[1][..lines[1].len() - 28]
-        );
+        let old_columns = lines[1].len() - 41;
+        assert_eq!(without[1][..old_columns], lines[1][..old_columns]);
         assert!(
-            without[1].ends_with("            -              -"),
+            without[1].ends_with("            -              -        7/0/-"),
             "{}",
             without[1]
         );
