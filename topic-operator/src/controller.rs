@@ -404,11 +404,10 @@ enum WorkKind {
 }
 
 impl Operator {
-    /// One pass over the scope's topics, in chunks of `OXBOW_PASS_CHUNK_TOPICS` (1,000 by
-    /// default; a Kafka request carries at most 1,000 operations anyway): each chunk is observed,
-    /// planned and acted on before the next, so what a pass holds at once (Kafka's view, the
-    /// plans, the writes) is bounded by the chunk, whatever the number of topics. The state
-    /// store is written once, at the end.
+    /// One pass over the scope's topics, in chunks of `OXBOW_PASS_CHUNK_TOPICS` (500 by
+    /// default): each chunk is observed, planned and acted on before the next, so what a pass
+    /// holds at once (Kafka's view, the plans, the writes) is bounded by the chunk, whatever the
+    /// number of topics. The state store is written once, at the end.
     async fn pass(&mut self, scope: Scope) -> anyhow::Result<()> {
         // Names marked dirty until a full pass starts are covered by it: taken, so that a
         // targeted pass does not do them again right after (it did, 382 of 659 topics), and
