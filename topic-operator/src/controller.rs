@@ -11,13 +11,6 @@
 //! (`KafkaSide::confirm`), act on Kubernetes and report (`act_kube`); the state store is written
 //! once at the end of the pass.
 //!
-//! The Kubernetes writes of a chunk and the state store's writes run in the background while
-//! the next chunk or pass observes, plans and acts on Kafka, so that the API server, the
-//! slowest part, is never left waiting on Kafka. One batch of each runs at a time. A topic with
-//! writes in flight is left out of passes until they land (its stored base is ahead of the
-//! watch cache until then), and the store holds back such bases (writes the old ones) until
-//! then, so that a crash never leaves a base for a spec write that did not happen.
-//!
 //! Both sides are read from caches that lag: the `KafkaTopic` watch cache, and each broker's
 //! copy of the cluster metadata (seconds behind the controller under load). The rules that
 //! keep a stale read from being mistaken for a change: a topic is created or changed only once
@@ -69,14 +62,12 @@ use crate::{
         plan_topic_in_cluster,
     },
     retry::{Attempts, Backoff, Holds, Input, Next},
-    state_store::{FIELD_MANAGER, Flush, StateStore},
+    state_store::{FIELD_MANAGER, StateStore},
     status::{Outcome, Warning, WarningUpdate, build_status, status_changed},
 };
 
 /// How long dirty names are collected before a pass, so a burst becomes one batched pass.
 const DEBOUNCE: Duration = Duration::from_millis(25);
-/// How long a targeted pass waits, at most, for the Kubernetes writes of the one before.
-const LINGER: Duration = Duration::from_millis(200);
 /// Wait before reading again a change Kafka accepted but did not show yet (not a failure).
 const RECHECK_AFTER: Duration = Duration::from_secs(2);
 const KIND: &str = "KafkaTopic";
@@ -251,8 +242,6 @@ pub async fn run(
         holds: Holds::new(Backoff::default()),
         kube_attempts: HashMap::new(),
         seen,
-        in_flight: None,
-        flushing: None,
     };
     // Consecutive failed passes (Kafka or the API server unreachable): retried with a growing
     // delay, reset by the first pass that works.
@@ -281,35 +270,16 @@ pub async fn run(
     full.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     full.tick().await;
     loop {
-        // Writes that finished since the last pass: their outcomes, and the bases they made
-        // true written to the store, without waiting for another pass.
-        if op.in_flight.as_ref().is_some_and(|f| f.task.is_finished()) {
-            op.settle().await;
-            op.flush_store().await;
-        }
-        if op.flushing.as_ref().is_some_and(|f| f.is_finished()) {
-            op.finish_flush().await;
-        }
         op.metrics.reconcile.queue_for(KIND).set(dirty.len() as i64);
         let scope = tokio::select! {
             _ = dirty.notify.notified() => {
                 tokio::time::sleep(DEBOUNCE).await;
-                // During a burst, writes are in flight: waiting a little for them makes fewer,
-                // larger passes, and leaves the cores to the API server (1,000 deletions took
-                // 80 passes of 30 to 100 topics without this).
-                if let Some(f) = &op.in_flight {
-                    let _ = tokio::time::timeout(LINGER, f.done.notified()).await;
-                }
                 Scope::Targeted(dirty.take())
             }
             _ = poll.tick() => Scope::Full,
             _ = full.tick() => {
                 // Brokers' settings that refused a topic cannot be observed: try each once more.
                 op.holds.forget_refusals();
-                // What is in memory goes to the store first: the reload replaces it.
-                op.settle().await;
-                op.flush_store().await;
-                op.finish_flush().await;
                 match StateStore::load(op.config_maps.clone(), &op.cfg.cluster).await {
                     Ok(s) => op.store = s,
                     Err(e) => warn!(error = %e, "reloading the topic state failed; keeping the one in memory"),
@@ -363,23 +333,6 @@ struct Operator {
     /// Consecutive failed Kubernetes writes per topic, for the delay before the next try.
     kube_attempts: HashMap<String, Attempts>,
     seen: Seen,
-    /// The last batch of Kubernetes writes, while it runs.
-    in_flight: Option<InFlight>,
-    /// The last write of the state store, while it runs.
-    flushing: Option<Flush>,
-}
-
-/// A batch of Kubernetes writes running in the background.
-struct InFlight {
-    /// The topics it writes for.
-    topics: HashSet<String>,
-    /// The bases stored ahead of its writes, with the ones they replaced.
-    stored_ahead: HashMap<String, Option<TopicState>>,
-    task: tokio::task::JoinHandle<Vec<Vec<WriteResult>>>,
-    /// Notified when the writes are done.
-    done: Arc<Notify>,
-    /// Topics passes skipped because they were in flight.
-    deferred: HashSet<String>,
 }
 
 /// One topic's decisions within a pass.
@@ -404,10 +357,11 @@ enum WorkKind {
 }
 
 impl Operator {
-    /// One pass over the scope's topics, in chunks of `OXBOW_PASS_CHUNK_TOPICS` (500 by
-    /// default): each chunk is observed, planned and acted on before the next, so what a pass
-    /// holds at once (Kafka's view, the plans, the writes) is bounded by the chunk, whatever the
-    /// number of topics. The state store is written once, at the end.
+    /// One pass over the scope's topics, in chunks of `OXBOW_PASS_CHUNK_TOPICS` (1,000 by
+    /// default; a Kafka request carries at most 1,000 operations anyway): each chunk is observed,
+    /// planned and acted on before the next, so what a pass holds at once (Kafka's view, the
+    /// plans, the writes) is bounded by the chunk, whatever the number of topics. The state
+    /// store is written once, at the end.
     async fn pass(&mut self, scope: Scope) -> anyhow::Result<()> {
         // Names marked dirty until a full pass starts are covered by it: taken, so that a
         // targeted pass does not do them again right after (it did, 382 of 659 topics), and
@@ -462,27 +416,6 @@ impl Operator {
         // Topics the pass had work for: after a full pass, holds and retry counts of the others
         // (topics gone from both sides) are forgotten.
         let mut in_pass: HashSet<String> = HashSet::new();
-        // Topics with Kubernetes writes in flight wait for them: their stored base is ahead of
-        // what the watch cache shows until the writes land. They are marked for the next pass.
-        if self
-            .in_flight
-            .as_ref()
-            .is_some_and(|f| f.task.is_finished())
-        {
-            self.settle().await;
-        }
-        let names: Vec<String> = match self.in_flight.as_mut() {
-            None => names,
-            Some(f) => {
-                let (busy, free): (Vec<String>, Vec<String>) =
-                    names.into_iter().partition(|n| f.topics.contains(n));
-                f.deferred.extend(busy.iter().cloned());
-                if full {
-                    in_pass.extend(busy);
-                }
-                free
-            }
-        };
         for chunk in names.chunks(self.cfg.pass_chunk) {
             let observe = Instant::now();
             let view = self.kafka.observe(chunk.iter().cloned()).await?;
@@ -505,7 +438,10 @@ impl Operator {
             self.kube_attempts
                 .retain(|t, _| in_pass.contains(t.as_str()));
         }
-        self.flush_store().await;
+        match self.store.flush().await {
+            Ok(writes) => self.metrics.kube_writes.inc_by(writes as u64),
+            Err(e) => warn!(error = %e, "writing the topic state failed; will retry"),
+        }
         self.metrics
             .reconcile
             .duration_for(KIND)
@@ -633,8 +569,7 @@ impl Operator {
         let unconfirmed_count = unconfirmed.len();
         self.act_kube(work, losers, &view, &confirmed, &unconfirmed, &failures)
             .await;
-        // Where a chunk's time goes, for tuning. Each stage waits for the one before; the last one
-        // waits for the writes of the chunk before, and queues this chunk's.
+        // Where a chunk's time goes, for tuning (each stage waits for the one before).
         let ms = |from: Instant, to: Instant| to.duration_since(from).as_millis() as u64;
         debug!(
             topics = names.len(),
@@ -643,7 +578,7 @@ impl Operator {
             plan_and_finalizers_ms = ms(started, planned),
             kafka_ms = ms(planned, acted),
             read_back_ms = ms(acted, read_back),
-            writes_queued_ms = ms(read_back, Instant::now()),
+            kube_ms = ms(read_back, Instant::now()),
             "chunk done"
         );
         worked
@@ -1159,80 +1094,33 @@ impl Operator {
                 }
             }
         }
-        // The writes run while the operator goes on with the next chunk or pass (observing,
-        // planning, Kafka); one batch at a time, so the batch before is settled first.
-        self.settle().await;
-        if writes.is_empty() {
-            // A base is stored ahead only of a write.
-            debug_assert!(stored_ahead.is_empty());
-            return;
-        }
-        let kinds = writes.iter().fold([0usize; 4], |mut n, w| {
-            n[match w {
-                KubeWrite::Status(..) => 0,
-                KubeWrite::AddFinalizer(..) | KubeWrite::Release(..) => 1,
-                KubeWrite::Create(..) | KubeWrite::Spec(..) | KubeWrite::Delete(..) => 2,
-                KubeWrite::Event(..) => 3,
-            }] += 1;
-            n
-        });
-        debug!(
-            writes = writes.len(),
-            statuses = kinds[0],
-            finalizers = kinds[1],
-            resources = kinds[2],
-            events = kinds[3],
-            "writing to Kubernetes"
-        );
-        let topics: HashSet<String> = writes.iter().map(KubeWrite::topic).collect();
-        let done = Arc::new(Notify::new());
-        let task = tokio::spawn(run_writes(
-            writes_by_topic(writes),
-            self.topics.clone(),
-            self.recorder.clone(),
-            self.cfg.kube_write_concurrency,
-            self.dirty.clone(),
-            done.clone(),
-        ));
-        self.in_flight = Some(InFlight {
-            topics,
-            stored_ahead,
-            task,
-            done,
-            deferred: HashSet::new(),
-        });
-    }
-
-    /// Waits for the Kubernetes writes in flight, if any, and takes in their outcomes: bases
-    /// of failed spec writes go back, failed topics are retried after a growing delay, and the
-    /// topics passes skipped meanwhile are marked for the next one.
-    async fn settle(&mut self) {
-        let Some(InFlight {
-            topics,
-            mut stored_ahead,
-            task,
-            deferred,
-            ..
-        }) = self.in_flight.take()
-        else {
-            return;
-        };
-        let results = match task.await {
-            Ok(results) => results,
-            Err(e) => {
-                // Which writes landed is unknown: each topic is decided again, from the old
-                // base (a landed spec write then reads as a Kubernetes change of the value Kafka
-                // already has, which is harmless).
-                warn!(error = %e, "the Kubernetes writes stopped; deciding their topics again");
-                for (topic, old) in stored_ahead {
-                    self.store.set(&topic, old);
+        debug!(writes = writes.len(), "writing to Kubernetes");
+        let concurrency = self.cfg.kube_write_concurrency;
+        let api = self.topics.clone();
+        let recorder = self.recorder.clone();
+        let results: Vec<Vec<WriteResult>> = stream::iter(writes_by_topic(writes))
+            .map(|group| {
+                let api = api.clone();
+                let recorder = recorder.clone();
+                async move {
+                    let mut out = Vec::with_capacity(group.len());
+                    for w in group {
+                        let (topic, makes_base_true) = (w.topic(), w.makes_base_true());
+                        let r = w.run(&api, &recorder).await;
+                        // A status written after a spec write that failed would report a spec
+                        // that is not there; the retry writes both.
+                        let stop = makes_base_true && r.is_err();
+                        out.push((topic, makes_base_true, r));
+                        if stop {
+                            break;
+                        }
+                    }
+                    out
                 }
-                for topic in topics.into_iter().chain(deferred) {
-                    self.dirty.mark(topic);
-                }
-                return;
-            }
-        };
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
         let mut failed = 0;
         let mut succeeded_topics: HashSet<String> = HashSet::new();
         let mut retry_topics: HashSet<String> = HashSet::new();
@@ -1261,11 +1149,7 @@ impl Operator {
                 }
             }
         }
-        // The bases the landed writes made true: held back by flushes until now.
-        for topic in stored_ahead.keys() {
-            self.store.touch(topic);
-        }
-        // One delay per topic and batch, however many of its writes failed; growing while they
+        // One delay per topic and pass, however many of its writes failed; growing while they
         // keep failing (RBAC taken away, an admission webhook refusing), reset once all work.
         for topic in succeeded_topics.difference(&retry_topics) {
             self.kube_attempts.remove(topic);
@@ -1281,32 +1165,6 @@ impl Operator {
         }
         if failed > 0 {
             warn!(failed, "some Kubernetes writes failed");
-        }
-        for topic in deferred {
-            self.dirty.mark(topic);
-        }
-    }
-
-    /// Starts writing the changed state shards, holding back the bases of writes still in
-    /// flight, once the flush before has finished. The operator goes on meanwhile: a lost flush
-    /// only makes the next operator adopt the topics it did not record (see `state_store`).
-    async fn flush_store(&mut self) {
-        self.finish_flush().await;
-        let none = HashMap::new();
-        let held_back = self.in_flight.as_ref().map_or(&none, |f| &f.stored_ahead);
-        match self.store.start_flush(held_back) {
-            Ok(flush) => self.flushing = flush,
-            Err(e) => warn!(error = %e, "writing the topic state failed; will retry"),
-        }
-    }
-
-    /// Waits for the flush running, if any.
-    async fn finish_flush(&mut self) {
-        if let Some(flush) = self.flushing.take() {
-            match self.store.finish_flush(flush).await {
-                Ok(writes) => self.metrics.kube_writes.inc_by(writes as u64),
-                Err(e) => warn!(error = %e, "writing the topic state failed; will retry"),
-            }
         }
     }
 
@@ -1735,43 +1593,6 @@ async fn publish(
     if let Err(e) = recorder.publish(&event, &kt.object_ref(&())).await {
         warn!(error = %e, "publishing an Event failed");
     }
-}
-
-/// Runs a batch of writes, `concurrency` topics at a time, each topic's in order, then wakes
-/// the sync loop to take in the outcomes (and a pass lingering for them).
-async fn run_writes(
-    groups: Vec<Vec<KubeWrite>>,
-    api: Api<KafkaTopic>,
-    recorder: Recorder,
-    concurrency: usize,
-    dirty: Arc<Dirty>,
-    done: Arc<Notify>,
-) -> Vec<Vec<WriteResult>> {
-    let results = stream::iter(groups)
-        .map(|group| {
-            let (api, recorder) = (&api, &recorder);
-            async move {
-                let mut out = Vec::with_capacity(group.len());
-                for w in group {
-                    let (topic, makes_base_true) = (w.topic(), w.makes_base_true());
-                    let r = w.run(api, recorder).await;
-                    // A status written after a spec write that failed would report a spec
-                    // that is not there; the retry writes both.
-                    let stop = makes_base_true && r.is_err();
-                    out.push((topic, makes_base_true, r));
-                    if stop {
-                        break;
-                    }
-                }
-                out
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    dirty.notify.notify_one();
-    done.notify_one();
-    results
 }
 
 /// A JSON patch adding or removing the operator's finalizer, guarded by a test of the current

@@ -44,8 +44,6 @@ pub enum StateStoreError {
     WriteStateConfigMap { name: String, source: kube::Error },
     #[error(transparent)]
     Encode(#[from] StoreError),
-    #[error("writing the topic state stopped: {message}")]
-    FlushStopped { message: String },
 }
 
 impl StateStoreError {
@@ -55,7 +53,6 @@ impl StateStoreError {
             StateStoreError::ListStateConfigMaps { .. } => "ListStateConfigMaps",
             StateStoreError::WriteStateConfigMap { .. } => "WriteStateConfigMap",
             StateStoreError::Encode(e) => e.reason(),
-            StateStoreError::FlushStopped { .. } => "FlushStopped",
         }
     }
 }
@@ -138,57 +135,63 @@ impl StateStore {
         self.dirty.insert(shard_of(topic));
     }
 
-    /// Marks `topic`'s shard for writing: its entry differs from what was last written (it was
-    /// held back by a flush, see [`StateStore::start_flush`]).
-    pub fn touch(&mut self, topic: &str) {
-        self.dirty.insert(shard_of(topic));
-    }
-
-    /// Starts writing every changed shard (its whole data map, one server-side apply per
-    /// shard) in the background; `None`: none changed. The caller goes on meanwhile and takes
-    /// the outcome with [`StateStore::finish_flush`], which it must do before it starts the next
-    /// flush, so that a shard's writes land in order. Entries set meanwhile mark their shards
-    /// for the next flush; a shard whose write fails is marked again.
-    ///
-    /// `held_back` gives, for some topics, the entry to write instead of the one in memory:
-    /// the base a Kubernetes write still in flight will make true, once it lands. Written
-    /// before, it would outlive a crash that lost the write, and the next operator would take
-    /// the missing spec change for a change made in Kubernetes. Once the write landed, the
-    /// caller touches the topic so that the next flush writes the new entry.
-    pub fn start_flush(
-        &mut self,
-        held_back: &HashMap<String, Option<TopicState>>,
-    ) -> Result<Option<Flush>, StateStoreError> {
+    /// Writes every changed shard (whole data map, server-side apply). Returns the number of
+    /// writes. A failed shard stays marked and is retried by the next flush.
+    pub async fn flush(&mut self) -> Result<usize, StateStoreError> {
         if self.dirty.is_empty() {
-            return Ok(None);
+            return Ok(0);
         }
-        let by_shard = shard_data(&self.states, held_back, &self.dirty)?;
-        // Written from here on; a shard whose write fails is marked again by `finish_flush`.
-        let shards = std::mem::take(&mut self.dirty);
-        let (api, cluster) = (self.api.clone(), self.cluster.clone());
-        let task = tokio::spawn(async move { write_shards(&api, &cluster, by_shard).await });
-        Ok(Some(Flush { shards, task }))
-    }
-
-    /// Waits for `flush` and returns the number of shards written. A failed shard is marked
-    /// again, for the next flush.
-    pub async fn finish_flush(&mut self, flush: Flush) -> Result<usize, StateStoreError> {
-        let results = match flush.task.await {
-            Ok(results) => results,
-            Err(e) => {
-                self.dirty.extend(flush.shards);
-                return Err(StateStoreError::FlushStopped {
-                    message: e.to_string(),
-                });
+        let mut by_shard: BTreeMap<u32, BTreeMap<String, String>> = BTreeMap::new();
+        for shard in &self.dirty {
+            by_shard.insert(*shard, BTreeMap::new());
+        }
+        for (topic, state) in &self.states {
+            if let Some(data) = by_shard.get_mut(&shard_of(topic)) {
+                let (k, v) = encode_entry(topic, state)?;
+                data.insert(k, v);
             }
-        };
+        }
+        let api = &self.api;
+        let cluster = &self.cluster;
+        let results: Vec<(u32, Result<(), StateStoreError>)> = stream::iter(by_shard)
+            .map(|(shard, data)| async move {
+                let name = state_config_map_name(cluster, shard);
+                let body = json!({
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {
+                        "name": name,
+                        "labels": {
+                            labels::CLUSTER: cluster,
+                            STATE_LABEL: "true",
+                            labels::APP_MANAGED_BY: FIELD_MANAGER,
+                        },
+                    },
+                    "data": data,
+                });
+                let r = api
+                    .patch(
+                        &name,
+                        &PatchParams::apply(FIELD_MANAGER).force(),
+                        &Patch::Apply(&body),
+                    )
+                    .await
+                    .map(drop)
+                    .map_err(|source| StateStoreError::WriteStateConfigMap { name, source });
+                (shard, r)
+            })
+            .buffer_unordered(FLUSH_CONCURRENCY)
+            .collect()
+            .await;
         let mut writes = 0;
         let mut first_error = None;
         for (shard, r) in results {
             match r {
-                Ok(()) => writes += 1,
+                Ok(()) => {
+                    self.dirty.remove(&shard);
+                    writes += 1;
+                }
                 Err(e) => {
-                    self.dirty.insert(shard);
                     first_error.get_or_insert(e);
                 }
             }
@@ -200,155 +203,7 @@ impl StateStore {
     }
 }
 
-/// Shard writes running in the background, from [`StateStore::start_flush`].
-pub struct Flush {
-    shards: BTreeSet<u32>,
-    task: tokio::task::JoinHandle<Vec<(u32, Result<(), StateStoreError>)>>,
-}
-
-impl Flush {
-    /// Whether every write has finished (`finish_flush` then does not wait).
-    pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
-    }
-}
-
-/// Writes each shard's whole data map with one server-side apply, a few shards at a time.
-async fn write_shards(
-    api: &Api<ConfigMap>,
-    cluster: &str,
-    by_shard: BTreeMap<u32, BTreeMap<String, String>>,
-) -> Vec<(u32, Result<(), StateStoreError>)> {
-    stream::iter(by_shard)
-        .map(|(shard, data)| async move {
-            let name = state_config_map_name(cluster, shard);
-            let body = json!({
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {
-                    "name": name,
-                    "labels": {
-                        labels::CLUSTER: cluster,
-                        STATE_LABEL: "true",
-                        labels::APP_MANAGED_BY: FIELD_MANAGER,
-                    },
-                },
-                "data": data,
-            });
-            let r = api
-                .patch(
-                    &name,
-                    &PatchParams::apply(FIELD_MANAGER).force(),
-                    &Patch::Apply(&body),
-                )
-                .await
-                .map(drop)
-                .map_err(|source| StateStoreError::WriteStateConfigMap { name, source });
-            (shard, r)
-        })
-        .buffer_unordered(FLUSH_CONCURRENCY)
-        .collect()
-        .await
-}
-
-/// The data of each shard in `shards`: the entries of `states`, where `held_back` gives (for some
-/// topics) the entry to write instead, `None` for none.
-fn shard_data(
-    states: &HashMap<String, TopicState>,
-    held_back: &HashMap<String, Option<TopicState>>,
-    shards: &BTreeSet<u32>,
-) -> Result<BTreeMap<u32, BTreeMap<String, String>>, StoreError> {
-    let mut by_shard: BTreeMap<u32, BTreeMap<String, String>> =
-        shards.iter().map(|s| (*s, BTreeMap::new())).collect();
-    let current = states
-        .iter()
-        .filter(|(topic, _)| !held_back.contains_key(*topic));
-    let held = held_back
-        .iter()
-        .filter_map(|(topic, state)| state.as_ref().map(|s| (topic, s)));
-    for (topic, state) in current.chain(held) {
-        if let Some(data) = by_shard.get_mut(&shard_of(topic)) {
-            let (k, v) = encode_entry(topic, state)?;
-            data.insert(k, v);
-        }
-    }
-    Ok(by_shard)
-}
-
 /// All shard numbers, for tests and tooling.
 pub fn all_shards() -> impl Iterator<Item = u32> {
     0..STATE_SHARDS
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn state(partitions: i32) -> TopicState {
-        TopicState {
-            partitions: Some(partitions),
-            ..Default::default()
-        }
-    }
-
-    /// The decoded entries of every shard written.
-    fn written(
-        states: &HashMap<String, TopicState>,
-        held_back: &HashMap<String, Option<TopicState>>,
-    ) -> BTreeMap<String, TopicState> {
-        let shards: BTreeSet<u32> = all_shards().collect();
-        let data = shard_data(states, held_back, &shards).unwrap();
-        let mut out = BTreeMap::new();
-        for (shard, entries) in data {
-            let (decoded, errors) = decode_shard(&entries);
-            assert!(errors.is_empty(), "{errors:?}");
-            for topic in decoded.keys() {
-                assert_eq!(shard_of(topic), shard, "{topic} in its own shard");
-            }
-            out.extend(decoded);
-        }
-        out
-    }
-
-    #[test]
-    fn held_back_entries_replace_removals_and_changes_until_their_write_lands() {
-        let states: HashMap<String, TopicState> = [
-            ("kept".to_string(), state(1)),
-            ("changed".to_string(), state(6)),
-            ("new".to_string(), state(3)),
-        ]
-        .into();
-        let held_back: HashMap<String, Option<TopicState>> = [
-            // The spec write that makes 6 true is in flight: 2 is what both sides hold.
-            ("changed".to_string(), Some(state(2))),
-            // A KafkaTopic being created: nothing was stored before.
-            ("new".to_string(), None),
-            // A KafkaTopic being deleted: its entry stays until the deletion lands.
-            ("removed".to_string(), Some(state(4))),
-        ]
-        .into();
-        let expected: BTreeMap<String, TopicState> = [
-            ("changed".to_string(), state(2)),
-            ("kept".to_string(), state(1)),
-            ("removed".to_string(), state(4)),
-        ]
-        .into();
-        assert_eq!(written(&states, &held_back), expected);
-
-        // Nothing held back: the entries in memory.
-        let expected: BTreeMap<String, TopicState> = states.clone().into_iter().collect();
-        assert_eq!(written(&states, &HashMap::new()), expected);
-    }
-
-    #[test]
-    fn only_the_shards_asked_for_are_built() {
-        let states: HashMap<String, TopicState> =
-            (0..200).map(|i| (format!("t{i}"), state(1))).collect();
-        let shard = shard_of("t7");
-        let data = shard_data(&states, &HashMap::new(), &[shard].into()).unwrap();
-        assert_eq!(data.keys().copied().collect::<Vec<_>>(), [shard]);
-        let (decoded, _) = decode_shard(&data[&shard]);
-        assert!(decoded.contains_key("t7"));
-        assert!(decoded.keys().all(|t| shard_of(t) == shard));
-    }
 }
