@@ -39,7 +39,9 @@ pub struct Config {
     /// Most Kubernetes writes in flight at once.
     pub kube_write_concurrency: usize,
     /// `OXBOW_PASS_CHUNK_TOPICS`: topics a sync pass observes, plans and acts on at once; what a
-    /// pass holds in memory grows with this, not with the number of topics.
+    /// pass holds in memory grows with this, not with the number of topics. With one chunk's
+    /// writes in flight while the next is planned, 1,000 peaked at 62.3 and 64.7 MiB at 10,000
+    /// topics, 500 at 61.5 MiB twice.
     pub pass_chunk: usize,
     /// Deadline of one Kafka admin request.
     pub kafka_operation_timeout: Duration,
@@ -111,7 +113,7 @@ impl Config {
             include_pattern,
             exclude_pattern,
             kube_write_concurrency: concurrency.max(1),
-            pass_chunk: s.parse_or::<usize>("OXBOW_PASS_CHUNK_TOPICS", 1000)?.max(1),
+            pass_chunk: s.parse_or::<usize>("OXBOW_PASS_CHUNK_TOPICS", 500)?.max(1),
             kafka_operation_timeout: positive_secs("OXBOW_KAFKA_OPERATION_TIMEOUT_SECONDS", 30)?,
             kafka_deletion_confirm: positive_secs("OXBOW_KAFKA_DELETION_CONFIRM_SECONDS", 10)?,
         })
@@ -149,7 +151,7 @@ mod tests {
         assert_eq!(c.http_addr.port(), 8080);
         assert_eq!(c.kafka_poll_interval, Duration::from_secs(15));
         assert_eq!(c.kafka_deletion_confirm, Duration::from_secs(10));
-        assert_eq!(c.pass_chunk, 1000);
+        assert_eq!(c.pass_chunk, 500);
         assert_eq!(c.log_format, LogFormat::Text);
     }
 

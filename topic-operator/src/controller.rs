@@ -8,8 +8,16 @@
 //!
 //! Stages of a pass, run per chunk of `OXBOW_PASS_CHUNK_TOPICS` topics (so its memory does not
 //! grow with the topic count): observe, plan, act on Kafka (`act_kafka`), read the changes back
-//! (`KafkaSide::confirm`), act on Kubernetes and report (`act_kube`); the state store is written
-//! once at the end of the pass.
+//! (`KafkaSide::confirm`), then hand the Kubernetes writes and reports to a batch (`act_kube`).
+//!
+//! A chunk's batch runs in the background while the next chunk or pass observes, plans and acts
+//! on Kafka, so that the API server, the slowest part, is never left waiting on Kafka; one batch
+//! runs at a time. It changes the resources (spec, existence, finalizers), then writes the state
+//! store, then the statuses and Events (`run_writes`). So a base is never durable before the
+//! spec write it assumes (the store writes the entry it replaced until the write lands, see
+//! `StateStore::set_ahead`), and a status never says Ready before its base is durable: an
+//! operator killed at any point restarts from a base both sides agree with. A topic with writes
+//! in flight is left out of passes until they land.
 //!
 //! Both sides are read from caches that lag: the `KafkaTopic` watch cache, and each broker's
 //! copy of the cluster metadata (seconds behind the controller under load). The rules that
@@ -28,7 +36,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::{StreamExt, stream};
+use futures::{FutureExt, StreamExt, stream};
 use k8s_openapi::{
     api::core::v1::ConfigMap, apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp,
 };
@@ -58,16 +66,18 @@ use crate::{
         TOPIC_DELETION_DISABLED, Tombstones, UNKNOWN_TOPIC_OR_PARTITION,
     },
     plan::{
-        AdminOp, BatchLimits, KafkaAction, SpecAction, TopicPlan, TopicState, batch_admin_ops,
+        AdminOp, BatchLimits, KafkaAction, SpecAction, TopicPlan, batch_admin_ops,
         plan_topic_in_cluster,
     },
     retry::{Attempts, Backoff, Holds, Input, Next},
-    state_store::{FIELD_MANAGER, StateStore},
+    state_store::{FIELD_MANAGER, StateStore, StateStoreError},
     status::{Outcome, Warning, WarningUpdate, build_status, status_changed},
 };
 
 /// How long dirty names are collected before a pass, so a burst becomes one batched pass.
 const DEBOUNCE: Duration = Duration::from_millis(25);
+/// How long a targeted pass waits, at most, for the Kubernetes writes of the one before.
+const LINGER: Duration = Duration::from_millis(200);
 /// Wait before reading again a change Kafka accepted but did not show yet (not a failure).
 const RECHECK_AFTER: Duration = Duration::from_secs(2);
 const KIND: &str = "KafkaTopic";
@@ -229,7 +239,6 @@ pub async fn run(
     let mut op = Operator {
         cfg,
         topics,
-        config_maps,
         kafka,
         reader,
         store,
@@ -242,6 +251,8 @@ pub async fn run(
         holds: Holds::new(Backoff::default()),
         kube_attempts: HashMap::new(),
         seen,
+        in_flight: None,
+        flushing: None,
     };
     // Consecutive failed passes (Kafka or the API server unreachable): retried with a growing
     // delay, reset by the first pass that works.
@@ -270,19 +281,33 @@ pub async fn run(
     full.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     full.tick().await;
     loop {
+        // Writes that finished since the last pass: their outcomes taken in, and what the
+        // store still has unwritten written, without waiting for another pass.
+        if op.in_flight.as_ref().is_some_and(|f| f.task.is_finished()) {
+            op.settle().await;
+        }
+        op.flush_store();
         op.metrics.reconcile.queue_for(KIND).set(dirty.len() as i64);
         let scope = tokio::select! {
             _ = dirty.notify.notified() => {
                 tokio::time::sleep(DEBOUNCE).await;
+                // During a burst, writes are in flight: waiting a little for them makes fewer,
+                // larger passes, and leaves the cores to the API server (1,000 deletions took
+                // 80 passes of 30 to 100 topics without this).
+                if let Some(f) = &op.in_flight {
+                    let _ = tokio::time::timeout(LINGER, f.done.notified()).await;
+                }
                 Scope::Targeted(dirty.take())
             }
             _ = poll.tick() => Scope::Full,
             _ = full.tick() => {
                 // Brokers' settings that refused a topic cannot be observed: try each once more.
                 op.holds.forget_refusals();
-                match StateStore::load(op.config_maps.clone(), &op.cfg.cluster).await {
-                    Ok(s) => op.store = s,
-                    Err(e) => warn!(error = %e, "reloading the topic state failed; keeping the one in memory"),
+                // No base may be held back by writes in flight while the store is read again.
+                op.settle().await;
+                op.finish_flush().await;
+                if let Err(e) = op.store.reload().await {
+                    warn!(error = %e, "reloading the topic state failed; keeping the one in memory");
                 }
                 Scope::Full
             }
@@ -317,7 +342,6 @@ enum Scope {
 struct Operator {
     cfg: Config,
     topics: Api<KafkaTopic>,
-    config_maps: Api<ConfigMap>,
     kafka: KafkaSide,
     reader: Store<KafkaTopic>,
     store: StateStore,
@@ -333,6 +357,21 @@ struct Operator {
     /// Consecutive failed Kubernetes writes per topic, for the delay before the next try.
     kube_attempts: HashMap<String, Attempts>,
     seen: Seen,
+    /// The last batch of Kubernetes writes, while it runs.
+    in_flight: Option<InFlight>,
+    /// The last write of the state store started by the sync loop, while it runs.
+    flushing: Option<tokio::task::JoinHandle<Result<usize, StateStoreError>>>,
+}
+
+/// A batch of Kubernetes writes running in the background.
+struct InFlight {
+    /// The topics it writes for.
+    topics: HashSet<String>,
+    task: tokio::task::JoinHandle<Batch>,
+    /// Notified when the writes are done.
+    done: Arc<Notify>,
+    /// Topics passes skipped because they were in flight.
+    deferred: HashSet<String>,
 }
 
 /// One topic's decisions within a pass.
@@ -357,11 +396,10 @@ enum WorkKind {
 }
 
 impl Operator {
-    /// One pass over the scope's topics, in chunks of `OXBOW_PASS_CHUNK_TOPICS` (1,000 by
-    /// default; a Kafka request carries at most 1,000 operations anyway): each chunk is observed,
-    /// planned and acted on before the next, so what a pass holds at once (Kafka's view, the
-    /// plans, the writes) is bounded by the chunk, whatever the number of topics. The state
-    /// store is written once, at the end.
+    /// One pass over the scope's topics, in chunks of `OXBOW_PASS_CHUNK_TOPICS` (500 by
+    /// default): each chunk is observed, planned and acted on before the next, so what a pass
+    /// holds at once (Kafka's view, the plans, the writes) is bounded by the chunk, whatever the
+    /// number of topics.
     async fn pass(&mut self, scope: Scope) -> anyhow::Result<()> {
         // Names marked dirty until a full pass starts are covered by it: taken, so that a
         // targeted pass does not do them again right after (it did, 382 of 659 topics), and
@@ -398,7 +436,7 @@ impl Operator {
                         .iter()
                         .map(|kt| kt.topic_name().to_owned()),
                 );
-                names.extend(self.store.topics().cloned());
+                names.extend(self.store.topics());
                 names.extend(taken.iter().cloned());
                 names.into_iter().collect()
             }
@@ -416,6 +454,27 @@ impl Operator {
         // Topics the pass had work for: after a full pass, holds and retry counts of the others
         // (topics gone from both sides) are forgotten.
         let mut in_pass: HashSet<String> = HashSet::new();
+        // Topics with Kubernetes writes in flight wait for them: their stored base is ahead of
+        // what the watch cache shows until the writes land. They are marked for the next pass.
+        if self
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| f.task.is_finished())
+        {
+            self.settle().await;
+        }
+        let names: Vec<String> = match self.in_flight.as_mut() {
+            None => names,
+            Some(f) => {
+                let (busy, free): (Vec<String>, Vec<String>) =
+                    names.into_iter().partition(|n| f.topics.contains(n));
+                f.deferred.extend(busy.iter().cloned());
+                if full {
+                    in_pass.extend(busy);
+                }
+                free
+            }
+        };
         for chunk in names.chunks(self.cfg.pass_chunk) {
             let observe = Instant::now();
             let view = self.kafka.observe(chunk.iter().cloned()).await?;
@@ -437,10 +496,6 @@ impl Operator {
             self.holds.retain(|t| in_pass.contains(t));
             self.kube_attempts
                 .retain(|t, _| in_pass.contains(t.as_str()));
-        }
-        match self.store.flush().await {
-            Ok(writes) => self.metrics.kube_writes.inc_by(writes as u64),
-            Err(e) => warn!(error = %e, "writing the topic state failed; will retry"),
         }
         self.metrics
             .reconcile
@@ -569,7 +624,8 @@ impl Operator {
         let unconfirmed_count = unconfirmed.len();
         self.act_kube(work, losers, &view, &confirmed, &unconfirmed, &failures)
             .await;
-        // Where a chunk's time goes, for tuning (each stage waits for the one before).
+        // Where a chunk's time goes, for tuning. Each stage waits for the one before; the last one
+        // waits for the writes of the chunk before, and queues this chunk's.
         let ms = |from: Instant, to: Instant| to.duration_since(from).as_millis() as u64;
         debug!(
             topics = names.len(),
@@ -578,7 +634,7 @@ impl Operator {
             plan_and_finalizers_ms = ms(started, planned),
             kafka_ms = ms(planned, acted),
             read_back_ms = ms(acted, read_back),
-            kube_ms = ms(read_back, Instant::now()),
+            writes_queued_ms = ms(read_back, Instant::now()),
             "chunk done"
         );
         worked
@@ -783,7 +839,7 @@ impl Operator {
                         .expect("seen lock")
                         .insert(kt.name_any(), fingerprint(&kt));
                     let kt = Arc::new(kt);
-                    let base = self.store.get(&w.topic).cloned();
+                    let base = self.store.get(&w.topic);
                     let plan = plan_topic_in_cluster(
                         base.as_ref(),
                         Some(&convert::kube_state(&kt)),
@@ -856,7 +912,7 @@ impl Operator {
         brokers: u32,
     ) -> Option<TopicWork> {
         let kafka = view.topics.get(topic);
-        let base = self.store.get(topic).cloned();
+        let base = self.store.get(topic);
         let managed_name = self.kafka.filter.is_managed(topic);
         let Some(kt) = owner else {
             if !managed_name {
@@ -1004,8 +1060,6 @@ impl Operator {
     ) {
         let now = Time(Timestamp::now());
         let mut writes: Vec<KubeWrite> = Vec::new();
-        // Bases stored ahead of the writes that make them true, with the base they replaced.
-        let mut stored_ahead: HashMap<String, Option<TopicState>> = HashMap::new();
         for (loser, owner) in losers {
             if loser.metadata.deletion_timestamp.is_some() {
                 writes.push(KubeWrite::Release(loser));
@@ -1089,42 +1143,91 @@ impl Operator {
                         unconfirmed,
                         &now,
                         &mut writes,
-                        &mut stored_ahead,
                     );
                 }
             }
         }
-        debug!(writes = writes.len(), "writing to Kubernetes");
-        let concurrency = self.cfg.kube_write_concurrency;
-        let api = self.topics.clone();
-        let recorder = self.recorder.clone();
-        let results: Vec<Vec<WriteResult>> = stream::iter(writes_by_topic(writes))
-            .map(|group| {
-                let api = api.clone();
-                let recorder = recorder.clone();
-                async move {
-                    let mut out = Vec::with_capacity(group.len());
-                    for w in group {
-                        let (topic, makes_base_true) = (w.topic(), w.makes_base_true());
-                        let r = w.run(&api, &recorder).await;
-                        // A status written after a spec write that failed would report a spec
-                        // that is not there; the retry writes both.
-                        let stop = makes_base_true && r.is_err();
-                        out.push((topic, makes_base_true, r));
-                        if stop {
-                            break;
-                        }
-                    }
-                    out
+        // The writes run while the operator goes on with the next chunk or pass (observing,
+        // planning, Kafka); one batch at a time, so the batch before is settled first.
+        self.settle().await;
+        if writes.is_empty() {
+            return;
+        }
+        let kinds = writes.iter().fold([0usize; 4], |mut n, w| {
+            n[match w {
+                KubeWrite::Status(..) => 0,
+                KubeWrite::AddFinalizer(..) | KubeWrite::Release(..) => 1,
+                KubeWrite::Create(..) | KubeWrite::Spec(..) | KubeWrite::Delete(..) => 2,
+                KubeWrite::Event(..) => 3,
+            }] += 1;
+            n
+        });
+        debug!(
+            writes = writes.len(),
+            statuses = kinds[0],
+            finalizers = kinds[1],
+            resources = kinds[2],
+            events = kinds[3],
+            "writing to Kubernetes"
+        );
+        let topics: HashSet<String> = writes.iter().map(KubeWrite::topic).collect();
+        let done = Arc::new(Notify::new());
+        let task = tokio::spawn(run_writes(
+            writes_by_topic(writes),
+            self.topics.clone(),
+            self.recorder.clone(),
+            self.cfg.kube_write_concurrency,
+            self.store.clone(),
+            self.dirty.clone(),
+            done.clone(),
+        ));
+        self.in_flight = Some(InFlight {
+            topics,
+            task,
+            done,
+            deferred: HashSet::new(),
+        });
+    }
+
+    /// Waits for the Kubernetes writes in flight, if any, and takes in their outcomes: failed
+    /// topics are retried after a growing delay, and the topics passes skipped meanwhile are
+    /// marked for the next one. (The bases of failed spec writes went back in the batch.)
+    async fn settle(&mut self) {
+        let Some(InFlight {
+            topics,
+            task,
+            deferred,
+            ..
+        }) = self.in_flight.take()
+        else {
+            return;
+        };
+        let results = match task.await {
+            Ok(Batch {
+                results,
+                store_writes,
+            }) => {
+                self.metrics.kube_writes.inc_by(store_writes as u64);
+                results
+            }
+            Err(e) => {
+                // Which writes landed is unknown: each topic is decided again, from the old
+                // base (a landed spec write then reads as a Kubernetes change of the value Kafka
+                // already has, which is harmless).
+                warn!(error = %e, "the Kubernetes writes stopped; deciding their topics again");
+                for topic in &topics {
+                    self.store.landed(topic, false);
                 }
-            })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
+                for topic in topics.into_iter().chain(deferred) {
+                    self.dirty.mark(topic);
+                }
+                return;
+            }
+        };
         let mut failed = 0;
         let mut succeeded_topics: HashSet<String> = HashSet::new();
         let mut retry_topics: HashSet<String> = HashSet::new();
-        for (topic, makes_base_true, r) in results.into_iter().flatten() {
+        for (topic, r) in results {
             match r {
                 Ok(()) => {
                     self.metrics.kube_writes.inc();
@@ -1133,23 +1236,20 @@ impl Operator {
                 Err(e) => {
                     failed += 1;
                     warn!(topic, error = %e, "Kubernetes write failed; will retry");
-                    // The base may only say what both sides hold: with the spec not written, the
-                    // old base stays, so the next pass decides again instead of mistaking the
-                    // unwritten Kafka change for a Kubernetes change and reverting it.
-                    if makes_base_true && let Some(old) = stored_ahead.remove(&topic) {
-                        self.store.set(&topic, old);
-                    }
                     // A name already taken by a resource outside this operator's view (another
                     // cluster's label) stays taken: retrying soon would only repeat the refusal,
                     // so the next poll decides again.
-                    let name_taken = matches!(&e, kube::Error::Api(ae) if ae.code == 409);
+                    let name_taken = matches!(
+                        &e,
+                        WriteFailure::Kube(kube::Error::Api(ae)) if ae.code == 409
+                    );
                     if !name_taken {
                         retry_topics.insert(topic);
                     }
                 }
             }
         }
-        // One delay per topic and pass, however many of its writes failed; growing while they
+        // One delay per topic and batch, however many of its writes failed; growing while they
         // keep failing (RBAC taken away, an admission webhook refusing), reset once all work.
         for topic in succeeded_topics.difference(&retry_topics) {
             self.kube_attempts.remove(topic);
@@ -1166,6 +1266,42 @@ impl Operator {
         if failed > 0 {
             warn!(failed, "some Kubernetes writes failed");
         }
+        for topic in deferred {
+            self.dirty.mark(topic);
+        }
+    }
+
+    /// Starts writing what the store has unwritten (bases that changed with no Kubernetes
+    /// write, entries of deleted topics), in the background, unless a flush it started runs
+    /// still. Batches of writes flush the store themselves before their statuses.
+    fn flush_store(&mut self) {
+        if let Some(f) = self.flushing.take_if(|f| f.is_finished()) {
+            self.count_flush(f.now_or_never());
+        }
+        if self.flushing.is_some() || !self.store.is_dirty() {
+            return;
+        }
+        let store = self.store.clone();
+        self.flushing = Some(tokio::spawn(async move { store.flush().await }));
+    }
+
+    /// Waits for the flush the sync loop started, if any.
+    async fn finish_flush(&mut self) {
+        if let Some(f) = self.flushing.take() {
+            self.count_flush(Some(f.await));
+        }
+    }
+
+    fn count_flush(
+        &self,
+        outcome: Option<Result<Result<usize, StateStoreError>, tokio::task::JoinError>>,
+    ) {
+        match outcome {
+            Some(Ok(Ok(writes))) => self.metrics.kube_writes.inc_by(writes as u64),
+            Some(Ok(Err(e))) => warn!(error = %e, "writing the topic state failed; will retry"),
+            Some(Err(e)) => warn!(error = %e, "writing the topic state stopped; will retry"),
+            None => {}
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1180,12 +1316,11 @@ impl Operator {
         unconfirmed: &HashSet<String>,
         now: &Time,
         writes: &mut Vec<KubeWrite>,
-        stored_ahead: &mut HashMap<String, Option<TopicState>>,
     ) {
         if unconfirmed.contains(topic) {
             // Kafka accepted the change but does not show it yet: keep the old base, so that
             // the next pass cannot take the stale view for a change made in Kafka.
-            plan.new_base = self.store.get(topic).cloned();
+            plan.new_base = self.store.get(topic);
             self.dirty_after(topic, RECHECK_AFTER);
         }
         let observed = confirmed
@@ -1229,10 +1364,7 @@ impl Operator {
                         outcome = "KafkaTopicNameTaken";
                     } else {
                         writes.push(KubeWrite::Create(topic.to_owned(), body));
-                        stored_ahead
-                            .entry(topic.to_owned())
-                            .or_insert_with(|| self.store.get(topic).cloned());
-                        self.store.set(topic, plan.new_base.clone());
+                        self.store.set_ahead(topic, plan.new_base.clone());
                     }
                 }
                 self.metrics
@@ -1303,11 +1435,10 @@ impl Operator {
                         _ => {}
                     }
                     if matches!(spec, SpecAction::Update(_) | SpecAction::Delete) {
-                        stored_ahead
-                            .entry(topic.to_owned())
-                            .or_insert_with(|| self.store.get(topic).cloned());
+                        self.store.set_ahead(topic, plan.new_base.clone());
+                    } else {
+                        self.store.set(topic, plan.new_base.clone());
                     }
-                    self.store.set(topic, plan.new_base.clone());
                 }
                 self.count(&outcome);
                 // Ready means Kafka shows the topic: a topic just created but not visible yet
@@ -1450,7 +1581,25 @@ fn in_sorted(names: &[String], topic: &str) -> bool {
 }
 
 /// A write's topic, whether the stored base assumes it, and its outcome.
-type WriteResult = (String, bool, Result<(), kube::Error>);
+/// What became of a batch of writes.
+struct Batch {
+    /// Each write to a resource, by topic.
+    results: Vec<WriteResult>,
+    /// State ConfigMaps written.
+    store_writes: usize,
+}
+
+/// What became of one write, by topic.
+type WriteResult = (String, Result<(), WriteFailure>);
+
+/// Why a write did not happen.
+#[derive(Debug, thiserror::Error)]
+enum WriteFailure {
+    #[error(transparent)]
+    Kube(kube::Error),
+    #[error("not written before the topic state is stored: {0}")]
+    NotStored(String),
+}
 
 /// The writes of a pass grouped by topic, each group in the order the pass made them; topics in
 /// the order they first appear. A topic's writes must run in that order: the spec patch is
@@ -1493,6 +1642,11 @@ impl KubeWrite {
             self,
             KubeWrite::Create(..) | KubeWrite::Spec(..) | KubeWrite::Delete(..)
         )
+    }
+
+    /// Whether it reports (a status, an Event) rather than changes the resource.
+    fn reports(&self) -> bool {
+        matches!(self, KubeWrite::Status(..) | KubeWrite::Event(..))
     }
 
     fn topic(&self) -> String {
@@ -1592,6 +1746,113 @@ async fn publish(
     };
     if let Err(e) = recorder.publish(&event, &kt.object_ref(&())).await {
         warn!(error = %e, "publishing an Event failed");
+    }
+}
+
+/// Runs a batch of writes, `concurrency` topics at a time, in three steps: each topic's changes
+/// to its resource (spec, existence, finalizers) in order; then the state store, with the bases
+/// those changes made true (and the old ones back where they failed); then the statuses and
+/// Events that report them. A status that says Ready is thus never written before the base it
+/// reports is durable: an operator killed in between would otherwise restart from the base
+/// before, and take what happened meanwhile in Kafka for a Kubernetes change (or the reverse).
+/// Then it wakes the sync loop to take in the outcomes (and a pass lingering for them).
+async fn run_writes(
+    groups: Vec<Vec<KubeWrite>>,
+    api: Api<KafkaTopic>,
+    recorder: Recorder,
+    concurrency: usize,
+    store: StateStore,
+    dirty: Arc<Dirty>,
+    done: Arc<Notify>,
+) -> Batch {
+    let (changes, reports): (Vec<Vec<KubeWrite>>, Vec<Vec<KubeWrite>>) = groups
+        .into_iter()
+        .map(|group| group.into_iter().partition(|w| !w.reports()))
+        .unzip();
+    let changed: Vec<(usize, Vec<WriteResult>, bool)> =
+        stream::iter(changes.into_iter().enumerate())
+            .map(|(i, group)| {
+                let (api, recorder, store) = (&api, &recorder, &store);
+                async move {
+                    let mut out = Vec::with_capacity(group.len());
+                    let mut writes = group.into_iter();
+                    let mut report = true;
+                    for w in writes.by_ref() {
+                        let (topic, makes_base_true) = (w.topic(), w.makes_base_true());
+                        let r = w.run(api, recorder).await.map_err(WriteFailure::Kube);
+                        if makes_base_true {
+                            store.landed(&topic, r.is_ok());
+                        }
+                        // A status written after a spec write that failed would report a spec that
+                        // is not there; the retry writes both.
+                        let stop = makes_base_true && r.is_err();
+                        out.push((topic, r));
+                        if stop {
+                            report = false;
+                            break;
+                        }
+                    }
+                    for w in writes.filter(KubeWrite::makes_base_true) {
+                        store.landed(&w.topic(), false);
+                    }
+                    (i, out, report)
+                }
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+    let stored = store.flush().await;
+    let mut results: Vec<WriteResult> = Vec::new();
+    let mut to_report: Vec<Vec<KubeWrite>> = Vec::new();
+    let mut reports: Vec<Option<Vec<KubeWrite>>> = reports.into_iter().map(Some).collect();
+    for (i, out, report) in changed {
+        results.extend(out);
+        let Some(group) = reports[i].take().filter(|g| report && !g.is_empty()) else {
+            continue;
+        };
+        match &stored {
+            Ok(_) => to_report.push(group),
+            // Reported once the store is written, by the retry.
+            Err(e) => results.push((
+                group[0].topic(),
+                Err(WriteFailure::NotStored(e.to_string())),
+            )),
+        }
+    }
+    // Groups with no changes to the resource: their reports only.
+    for group in reports.into_iter().flatten().filter(|g| !g.is_empty()) {
+        match &stored {
+            Ok(_) => to_report.push(group),
+            Err(e) => results.push((
+                group[0].topic(),
+                Err(WriteFailure::NotStored(e.to_string())),
+            )),
+        }
+    }
+    let reported: Vec<Vec<WriteResult>> = stream::iter(to_report)
+        .map(|group| {
+            let (api, recorder) = (&api, &recorder);
+            async move {
+                let mut out = Vec::with_capacity(group.len());
+                for w in group {
+                    let topic = w.topic();
+                    out.push((
+                        topic,
+                        w.run(api, recorder).await.map_err(WriteFailure::Kube),
+                    ));
+                }
+                out
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    results.extend(reported.into_iter().flatten());
+    dirty.notify.notify_one();
+    done.notify_one();
+    Batch {
+        results,
+        store_writes: stored.unwrap_or(0),
     }
 }
 
