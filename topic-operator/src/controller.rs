@@ -1765,6 +1765,7 @@ async fn run_writes(
     dirty: Arc<Dirty>,
     done: Arc<Notify>,
 ) -> Batch {
+    let started = Instant::now();
     let (changes, reports): (Vec<Vec<KubeWrite>>, Vec<Vec<KubeWrite>>) = groups
         .into_iter()
         .map(|group| group.into_iter().partition(|w| !w.reports()))
@@ -1801,7 +1802,9 @@ async fn run_writes(
             .buffer_unordered(concurrency)
             .collect()
             .await;
+    let changed_at = Instant::now();
     let stored = store.flush().await;
+    let stored_at = Instant::now();
     let mut results: Vec<WriteResult> = Vec::new();
     let mut to_report: Vec<Vec<KubeWrite>> = Vec::new();
     let mut reports: Vec<Option<Vec<KubeWrite>>> = reports.into_iter().map(Some).collect();
@@ -1848,6 +1851,14 @@ async fn run_writes(
         .collect()
         .await;
     results.extend(reported.into_iter().flatten());
+    let ms = |from: Instant, to: Instant| to.duration_since(from).as_millis() as u64;
+    debug!(
+        changes_ms = ms(started, changed_at),
+        store_ms = ms(changed_at, stored_at),
+        store_writes = stored.as_ref().ok(),
+        reports_ms = ms(stored_at, Instant::now()),
+        "batch done"
+    );
     dirty.notify.notify_one();
     done.notify_one();
     Batch {

@@ -77,9 +77,10 @@ struct Shared {
     writing: tokio::sync::Mutex<()>,
 }
 
-#[derive(Default)]
 struct Mem {
-    states: HashMap<String, TopicState>,
+    /// The entries, by shard (index = shard number), so that a shard is encoded without
+    /// looking at the others.
+    shards: Vec<HashMap<String, TopicState>>,
     /// For topics whose new base assumes a Kubernetes write still in flight: the entry to write
     /// until it lands (`None`: none).
     held: HashMap<String, Option<TopicState>>,
@@ -87,24 +88,55 @@ struct Mem {
     dirty: BTreeSet<u32>,
 }
 
+impl Default for Mem {
+    fn default() -> Self {
+        Mem {
+            shards: (0..STATE_SHARDS).map(|_| HashMap::new()).collect(),
+            held: HashMap::new(),
+            dirty: BTreeSet::new(),
+        }
+    }
+}
+
 impl Mem {
+    fn from_states(states: HashMap<String, TopicState>, dirty: BTreeSet<u32>) -> Mem {
+        let mut mem = Mem {
+            dirty,
+            ..Mem::default()
+        };
+        for (topic, state) in states {
+            mem.shards[shard_of(&topic) as usize].insert(topic, state);
+        }
+        mem
+    }
+
+    fn get(&self, topic: &str) -> Option<&TopicState> {
+        self.shards[shard_of(topic) as usize].get(topic)
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(HashMap::len).sum()
+    }
+
     fn set(&mut self, topic: &str, state: Option<TopicState>) {
+        let shard = shard_of(topic);
+        let entries = &mut self.shards[shard as usize];
         let changed = match &state {
-            Some(s) => self.states.get(topic) != Some(s),
-            None => self.states.contains_key(topic),
+            Some(s) => entries.get(topic) != Some(s),
+            None => entries.contains_key(topic),
         };
         if !changed {
             return;
         }
         match state {
-            Some(s) => self.states.insert(topic.to_owned(), s),
-            None => self.states.remove(topic),
+            Some(s) => entries.insert(topic.to_owned(), s),
+            None => entries.remove(topic),
         };
-        self.dirty.insert(shard_of(topic));
+        self.dirty.insert(shard);
     }
 
     fn set_ahead(&mut self, topic: &str, state: Option<TopicState>) {
-        let old = self.states.get(topic).cloned();
+        let old = self.get(topic).cloned();
         self.held.entry(topic.to_owned()).or_insert(old);
         self.set(topic, state);
     }
@@ -118,11 +150,21 @@ impl Mem {
         }
     }
 
-    /// The data of every changed shard, from here on taken as written.
-    fn take_dirty(&mut self) -> Result<BTreeMap<u32, BTreeMap<String, String>>, StoreError> {
-        let by_shard = shard_data(&self.states, &self.held, &self.dirty)?;
-        self.dirty.clear();
-        Ok(by_shard)
+    /// The data of `shard` as it is to be written: its entries, with the held-back ones in
+    /// place of those set ahead.
+    fn shard_data(&self, shard: u32) -> Result<BTreeMap<String, String>, StoreError> {
+        let current = self.shards[shard as usize]
+            .iter()
+            .filter(|(topic, _)| !self.held.contains_key(*topic));
+        let held = self
+            .held
+            .iter()
+            .filter(|(topic, _)| shard_of(topic) == shard)
+            .filter_map(|(topic, state)| state.as_ref().map(|s| (topic, s)));
+        current
+            .chain(held)
+            .map(|(topic, state)| encode_entry(topic, state))
+            .collect()
     }
 }
 
@@ -166,11 +208,7 @@ impl StateStore {
             shared: Arc::new(Shared {
                 api,
                 cluster: cluster.to_owned(),
-                mem: Mutex::new(Mem {
-                    states,
-                    held: HashMap::new(),
-                    dirty,
-                }),
+                mem: Mutex::new(Mem::from_states(states, dirty)),
                 writing: tokio::sync::Mutex::new(()),
             }),
         })
@@ -185,8 +223,8 @@ impl StateStore {
         let (states, dirty) = read(&self.shared.api, &self.shared.cluster).await?;
         let mut mem = self.mem();
         if mem.held.is_empty() {
-            mem.states = states;
-            mem.dirty.extend(dirty);
+            let dirty = dirty.into_iter().chain(mem.dirty.iter().copied()).collect();
+            *mem = Mem::from_states(states, dirty);
         }
         Ok(())
     }
@@ -197,22 +235,23 @@ impl StateStore {
 
     /// The last synced state of `topic`.
     pub fn get(&self, topic: &str) -> Option<TopicState> {
-        self.mem().states.get(topic).cloned()
+        self.mem().get(topic).cloned()
     }
 
     /// Every topic with a stored state.
     pub fn topics(&self) -> Vec<String> {
-        self.mem().states.keys().cloned().collect()
+        let mem = self.mem();
+        mem.shards.iter().flat_map(|e| e.keys().cloned()).collect()
     }
 
     /// Number of stored topics.
     pub fn len(&self) -> usize {
-        self.mem().states.len()
+        self.mem().len()
     }
 
     /// True when nothing is stored.
     pub fn is_empty(&self) -> bool {
-        self.mem().states.is_empty()
+        self.mem().len() == 0
     }
 
     /// Records `state` (or its absence) for `topic`; marks the shard for writing if it changed.
@@ -252,12 +291,22 @@ impl StateStore {
     }
 
     async fn write_dirty(&self) -> Result<usize, StateStoreError> {
-        // Taken as written from here on; a shard whose write fails is marked again below.
-        let by_shard = self.mem().take_dirty()?;
-        if by_shard.is_empty() {
-            return Ok(0);
-        }
-        let results = write_shards(&self.shared.api, &self.shared.cluster, by_shard).await;
+        // Taken as written from here on; a shard whose write fails is marked again. Each shard
+        // is encoded just before its write, so a flush holds a few shards' data at once, not the
+        // whole store.
+        let shards = std::mem::take(&mut self.mem().dirty);
+        let results: Vec<(u32, Result<(), StateStoreError>)> = stream::iter(shards)
+            .map(|shard| async move {
+                let data = self.mem().shard_data(shard);
+                let r = match data {
+                    Ok(data) => self.write_shard(shard, data).await,
+                    Err(e) => Err(e.into()),
+                };
+                (shard, r)
+            })
+            .buffer_unordered(FLUSH_CONCURRENCY)
+            .collect()
+            .await;
         let mut writes = 0;
         let mut first_error = None;
         let mut mem = self.mem();
@@ -275,68 +324,39 @@ impl StateStore {
             None => Ok(writes),
         }
     }
-}
 
-/// Writes each shard's whole data map with one server-side apply, a few shards at a time.
-async fn write_shards(
-    api: &Api<ConfigMap>,
-    cluster: &str,
-    by_shard: BTreeMap<u32, BTreeMap<String, String>>,
-) -> Vec<(u32, Result<(), StateStoreError>)> {
-    stream::iter(by_shard)
-        .map(|(shard, data)| async move {
-            let name = state_config_map_name(cluster, shard);
-            let body = json!({
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {
-                    "name": name,
-                    "labels": {
-                        labels::CLUSTER: cluster,
-                        STATE_LABEL: "true",
-                        labels::APP_MANAGED_BY: FIELD_MANAGER,
-                    },
+    /// Writes one shard's whole data map with one server-side apply.
+    async fn write_shard(
+        &self,
+        shard: u32,
+        data: BTreeMap<String, String>,
+    ) -> Result<(), StateStoreError> {
+        let cluster = &self.shared.cluster;
+        let name = state_config_map_name(cluster, shard);
+        let body = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": name,
+                "labels": {
+                    labels::CLUSTER: cluster,
+                    STATE_LABEL: "true",
+                    labels::APP_MANAGED_BY: FIELD_MANAGER,
                 },
-                "data": data,
-            });
-            let r = api
-                .patch(
-                    &name,
-                    &PatchParams::apply(FIELD_MANAGER).force(),
-                    &Patch::Apply(&body),
-                )
-                .await
-                .map(drop)
-                .map_err(|source| StateStoreError::WriteStateConfigMap { name, source });
-            (shard, r)
-        })
-        .buffer_unordered(FLUSH_CONCURRENCY)
-        .collect()
-        .await
-}
-
-/// The data of each shard in `shards`: the entries of `states`, where `held_back` gives (for some
-/// topics) the entry to write instead, `None` for none.
-fn shard_data(
-    states: &HashMap<String, TopicState>,
-    held_back: &HashMap<String, Option<TopicState>>,
-    shards: &BTreeSet<u32>,
-) -> Result<BTreeMap<u32, BTreeMap<String, String>>, StoreError> {
-    let mut by_shard: BTreeMap<u32, BTreeMap<String, String>> =
-        shards.iter().map(|s| (*s, BTreeMap::new())).collect();
-    let current = states
-        .iter()
-        .filter(|(topic, _)| !held_back.contains_key(*topic));
-    let held = held_back
-        .iter()
-        .filter_map(|(topic, state)| state.as_ref().map(|s| (topic, s)));
-    for (topic, state) in current.chain(held) {
-        if let Some(data) = by_shard.get_mut(&shard_of(topic)) {
-            let (k, v) = encode_entry(topic, state)?;
-            data.insert(k, v);
-        }
+            },
+            "data": data,
+        });
+        self.shared
+            .api
+            .patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await
+            .map(drop)
+            .map_err(|source| StateStoreError::WriteStateConfigMap { name, source })
     }
-    Ok(by_shard)
 }
 
 /// All shard numbers, for tests and tooling.
@@ -355,16 +375,17 @@ mod tests {
         }
     }
 
-    /// The decoded entries of every shard written.
-    fn written(
-        states: &HashMap<String, TopicState>,
-        held_back: &HashMap<String, Option<TopicState>>,
-    ) -> BTreeMap<String, TopicState> {
-        let shards: BTreeSet<u32> = all_shards().collect();
-        let data = shard_data(states, held_back, &shards).unwrap();
+    fn entries(list: &[(&str, TopicState)]) -> BTreeMap<String, TopicState> {
+        list.iter()
+            .map(|(t, s)| (t.to_string(), s.clone()))
+            .collect()
+    }
+
+    /// The decoded entries a flush of every shard of `mem` would write now.
+    fn written(mem: &Mem) -> BTreeMap<String, TopicState> {
         let mut out = BTreeMap::new();
-        for (shard, entries) in data {
-            let (decoded, errors) = decode_shard(&entries);
+        for shard in all_shards() {
+            let (decoded, errors) = decode_shard(&mem.shard_data(shard).unwrap());
             assert!(errors.is_empty(), "{errors:?}");
             for topic in decoded.keys() {
                 assert_eq!(shard_of(topic), shard, "{topic} in its own shard");
@@ -376,116 +397,96 @@ mod tests {
 
     #[test]
     fn held_back_entries_replace_removals_and_changes_until_their_write_lands() {
-        let states: HashMap<String, TopicState> = [
-            ("kept".to_string(), state(1)),
-            ("changed".to_string(), state(6)),
-            ("new".to_string(), state(3)),
-        ]
-        .into();
-        let held_back: HashMap<String, Option<TopicState>> = [
-            // The spec write that makes 6 true is in flight: 2 is what both sides hold.
-            ("changed".to_string(), Some(state(2))),
-            // A KafkaTopic being created: nothing was stored before.
-            ("new".to_string(), None),
-            // A KafkaTopic being deleted: its entry stays until the deletion lands.
-            ("removed".to_string(), Some(state(4))),
-        ]
-        .into();
-        let expected: BTreeMap<String, TopicState> = [
-            ("changed".to_string(), state(2)),
-            ("kept".to_string(), state(1)),
-            ("removed".to_string(), state(4)),
-        ]
-        .into();
-        assert_eq!(written(&states, &held_back), expected);
+        let mut mem = Mem::default();
+        mem.set("kept", Some(state(1)));
+        mem.set("changed", Some(state(2)));
+        mem.set("removed", Some(state(4)));
+        // The spec write that makes 6 true is in flight: 2 is what both sides hold.
+        mem.set_ahead("changed", Some(state(6)));
+        // A KafkaTopic being created: nothing was stored before.
+        mem.set_ahead("new", Some(state(3)));
+        // A KafkaTopic being deleted: its entry stays until the deletion lands.
+        mem.set_ahead("removed", None);
+        assert_eq!(
+            written(&mem),
+            entries(&[
+                ("changed", state(2)),
+                ("kept", state(1)),
+                ("removed", state(4)),
+            ])
+        );
+        // Planned with the new bases meanwhile.
+        assert_eq!(mem.get("changed"), Some(&state(6)));
+        assert_eq!(mem.get("new"), Some(&state(3)));
+        assert_eq!(mem.get("removed"), None);
 
-        // Nothing held back: the entries in memory.
-        let expected: BTreeMap<String, TopicState> = states.clone().into_iter().collect();
-        assert_eq!(written(&states, &HashMap::new()), expected);
-    }
-
-    #[test]
-    fn only_the_shards_asked_for_are_built() {
-        let states: HashMap<String, TopicState> =
-            (0..200).map(|i| (format!("t{i}"), state(1))).collect();
-        let shard = shard_of("t7");
-        let data = shard_data(&states, &HashMap::new(), &[shard].into()).unwrap();
-        assert_eq!(data.keys().copied().collect::<Vec<_>>(), [shard]);
-        let (decoded, _) = decode_shard(&data[&shard]);
-        assert!(decoded.contains_key("t7"));
-        assert!(decoded.keys().all(|t| shard_of(t) == shard));
-    }
-
-    /// The entries a flush of `mem` would write now (every shard, as `take_dirty` builds them).
-    fn flushed(mem: &mut Mem) -> BTreeMap<String, TopicState> {
-        mem.dirty.extend(all_shards());
-        let mut out = BTreeMap::new();
-        for entries in mem.take_dirty().unwrap().into_values() {
-            out.extend(decode_shard(&entries).0);
+        for topic in ["changed", "new", "removed"] {
+            mem.landed(topic, true);
         }
-        assert!(mem.dirty.is_empty(), "a flush takes every changed shard");
-        out
+        assert_eq!(
+            written(&mem),
+            entries(&[("changed", state(6)), ("kept", state(1)), ("new", state(3))])
+        );
     }
 
     #[test]
-    fn a_base_set_ahead_is_written_only_once_its_write_landed_and_goes_back_if_it_failed() {
+    fn a_failed_write_puts_the_old_base_back_and_every_landing_marks_its_shard() {
         let mut mem = Mem::default();
         mem.set("landing", Some(state(1)));
         mem.set("failing", Some(state(1)));
-        mem.take_dirty().unwrap();
+        mem.dirty.clear();
 
-        // Spec writes in flight for both, and a KafkaTopic being created for a third.
         mem.set_ahead("landing", Some(state(2)));
         mem.set_ahead("failing", Some(state(2)));
-        mem.set_ahead("created", Some(state(5)));
         // Set ahead twice within a batch: the entry to write stays the first one.
         mem.set_ahead("landing", Some(state(3)));
         assert_eq!(
-            flushed(&mut mem),
-            [
-                ("failing".to_string(), state(1)),
-                ("landing".to_string(), state(1)),
-            ]
-            .into()
+            written(&mem),
+            entries(&[("failing", state(1)), ("landing", state(1))])
         );
-        // Planned with the new bases meanwhile.
-        assert_eq!(mem.states.get("landing"), Some(&state(3)));
 
+        mem.dirty.clear();
         mem.landed("landing", true);
         mem.landed("failing", false);
-        mem.landed("created", true);
-        // Nothing held any more, and the shards of all three are marked for the next flush.
         assert!(mem.held.is_empty());
-        for topic in ["landing", "failing", "created"] {
-            assert!(mem.dirty.contains(&shard_of(topic)), "{topic}");
-        }
+        let shards: BTreeSet<u32> = [shard_of("landing"), shard_of("failing")].into();
+        assert_eq!(mem.dirty, shards);
         assert_eq!(
-            flushed(&mut mem),
-            [
-                ("created".to_string(), state(5)),
-                ("failing".to_string(), state(1)),
-                ("landing".to_string(), state(3)),
-            ]
-            .into()
+            written(&mem),
+            entries(&[("failing", state(1)), ("landing", state(3))])
         );
         // The failed write's base is the old one in memory too, for the next plan.
-        assert_eq!(mem.states.get("failing"), Some(&state(1)));
+        assert_eq!(mem.get("failing"), Some(&state(1)));
 
         // A topic never set ahead: `landed` changes nothing.
-        mem.take_dirty().unwrap();
+        mem.dirty.clear();
         mem.landed("landing", false);
         assert!(mem.dirty.is_empty());
-        assert_eq!(mem.states.get("landing"), Some(&state(3)));
+        assert_eq!(mem.get("landing"), Some(&state(3)));
     }
 
     #[test]
-    fn a_deletion_set_ahead_keeps_the_entry_until_it_landed() {
+    fn entries_live_in_their_shard_and_only_changes_mark_it() {
         let mut mem = Mem::default();
-        mem.set("gone", Some(state(4)));
-        mem.set_ahead("gone", None);
-        assert_eq!(mem.states.get("gone"), None);
-        assert_eq!(flushed(&mut mem), [("gone".to_string(), state(4))].into());
-        mem.landed("gone", true);
-        assert_eq!(flushed(&mut mem), BTreeMap::new());
+        for i in 0..200 {
+            mem.set(&format!("t{i}"), Some(state(1)));
+        }
+        assert_eq!(mem.len(), 200);
+        let shard = shard_of("t7");
+        let (decoded, _) = decode_shard(&mem.shard_data(shard).unwrap());
+        assert!(decoded.contains_key("t7"));
+        assert!(decoded.keys().all(|t| shard_of(t) == shard));
+
+        mem.dirty.clear();
+        mem.set("t7", Some(state(1)));
+        mem.set("absent", None);
+        assert!(mem.dirty.is_empty(), "an unchanged entry writes nothing");
+        mem.set("t7", None);
+        assert_eq!(mem.dirty, [shard].into());
+        assert_eq!(mem.len(), 199);
+
+        let loaded = Mem::from_states([("t7".to_string(), state(2))].into(), BTreeSet::new());
+        assert_eq!(loaded.get("t7"), Some(&state(2)));
+        assert_eq!(loaded.len(), 1);
     }
 }
