@@ -124,6 +124,7 @@ async fn measure(run: &Run, args: &ClustersArgs, load_at_start: String) -> Resul
             .set("KUBECONFIG", run.env.kubeconfig.display().to_string())
             .set("OXBOW_NAMESPACES", run.namespace.clone()),
     )?;
+    let sampler = RssSampler::start(&op)?;
     op.wait_ready(READY_DEADLINE).await?;
     let kafkas: Api<Kafka> = Api::namespaced(run.client.clone(), &run.namespace);
     let pools: Api<KafkaNodePool> = Api::namespaced(run.client.clone(), &run.namespace);
@@ -188,7 +189,7 @@ async fn measure(run: &Run, args: &ClustersArgs, load_at_start: String) -> Resul
         })
         .filter(|(_, d)| *d > 0.0)
         .collect();
-    let memory = peak_rss(&op)?;
+    let memory = peak_rss(&op, &sampler)?;
     let report = Report {
         clusters: args.count,
         nodes_per_cluster: nodes,

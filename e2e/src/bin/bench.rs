@@ -433,19 +433,85 @@ fn proc_status_kib(pid: u32, field: &str) -> Result<u64> {
         .with_context(|| format!("unreadable {line:?}"))
 }
 
-/// Peak and current RSS of a running operator, read from `/proc` (before it is stopped).
-fn peak_rss(op: &OperatorProcess) -> Result<Memory> {
+/// Samples a process's resident set every 100 ms until dropped, keeping the largest value.
+/// The kernel brings `VmHWM` up to date only at some events (unmapping memory, exit), so a short
+/// peak between two of them can be missing from it: sampling `VmRSS` twice a second once saw
+/// 62,448 KiB where `VmHWM` said 62,208 KiB at the end.
+struct RssSampler {
+    max_kib: Arc<std::sync::atomic::AtomicU64>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RssSampler {
+    fn start(op: &OperatorProcess) -> Result<RssSampler> {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let pid = op.pid().context("the operator is not running")?;
+        let max_kib = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (max_kib, stop) = (max_kib.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(kib) = proc_status_kib(pid, "VmRSS") {
+                        max_kib.fetch_max(kib, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+        };
+        Ok(RssSampler {
+            max_kib,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn max_kib(&self) -> u64 {
+        self.max_kib.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for RssSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Peak and current RSS of a running operator, read from `/proc` (before it is stopped): the
+/// peak is the larger of `VmHWM` and what `sampler` saw.
+fn peak_rss(op: &OperatorProcess, sampler: &RssSampler) -> Result<Memory> {
     let pid = op.pid().context("the operator is not running")?;
+    let vm_hwm_kib = proc_status_kib(pid, "VmHWM")?;
+    let sampled_peak_rss_kib = sampler.max_kib();
     Ok(Memory {
-        peak_rss_kib: proc_status_kib(pid, "VmHWM")?,
+        peak_rss_kib: vm_hwm_kib.max(sampled_peak_rss_kib),
+        vm_hwm_kib,
+        sampled_peak_rss_kib,
         rss_kib: proc_status_kib(pid, "VmRSS")?,
     })
 }
 
 #[derive(Debug, Clone, Serialize)]
 struct Memory {
+    /// The larger of the two below.
     peak_rss_kib: u64,
+    vm_hwm_kib: u64,
+    /// The largest `VmRSS` read every 100 ms.
+    sampled_peak_rss_kib: u64,
     rss_kib: u64,
+}
+
+impl Memory {
+    fn show(&self) -> String {
+        format!(
+            "peak RSS {} KiB (VmHWM {} KiB, largest RSS sampled every 100 ms {} KiB), RSS now {} KiB",
+            self.peak_rss_kib, self.vm_hwm_kib, self.sampled_peak_rss_kib, self.rss_kib
+        )
+    }
 }
 
 /// The machine the figures were measured on.
@@ -1345,6 +1411,7 @@ mod topics {
             println!("operator settings added: {}", names.join(", "));
         }
         let mut op = OperatorProcess::start("bench-topic-operator", "topic-operator", env)?;
+        let sampler = RssSampler::start(&op)?;
         op.wait_ready(READY_DEADLINE).await?;
         println!("topic operator ready; log {}", op.log_path().display());
         let names = topic_names(&op_prefix, n);
@@ -1488,11 +1555,8 @@ mod topics {
             report.latency = Some(latency);
         }
 
-        let memory = peak_rss(&op)?;
-        println!(
-            "operator memory: peak RSS (VmHWM) {} KiB, RSS now {} KiB",
-            memory.peak_rss_kib, memory.rss_kib
-        );
+        let memory = peak_rss(&op, &sampler)?;
+        println!("operator memory: {}", memory.show());
         report.operator_memory = Some(memory);
         op.kill9()?;
         Ok(())
@@ -2216,6 +2280,7 @@ mod users {
                 args.full_resync_seconds.to_string(),
             );
         let mut op = OperatorProcess::start("bench-user-operator", "user-operator", env)?;
+        let sampler = RssSampler::start(&op)?;
         op.wait_ready(READY_DEADLINE).await?;
         println!("user operator ready; log {}", op.log_path().display());
 
@@ -2361,11 +2426,8 @@ mod users {
             steal::show(report.delete_steal)
         );
 
-        let memory = peak_rss(&op)?;
-        println!(
-            "operator memory: peak RSS (VmHWM) {} KiB, RSS now {} KiB",
-            memory.peak_rss_kib, memory.rss_kib
-        );
+        let memory = peak_rss(&op, &sampler)?;
+        println!("operator memory: {}", memory.show());
         report.memory = Some(memory);
         op.kill9()?;
         Ok(())
