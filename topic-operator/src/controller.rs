@@ -1807,6 +1807,7 @@ async fn run_writes(
     let stored_at = Instant::now();
     let mut results: Vec<WriteResult> = Vec::new();
     let mut to_report: Vec<Vec<KubeWrite>> = Vec::new();
+    // Every group has an entry in `changed` (an empty list of changes when it only reports).
     let mut reports: Vec<Option<Vec<KubeWrite>>> = reports.into_iter().map(Some).collect();
     for (i, out, report) in changed {
         results.extend(out);
@@ -1816,16 +1817,6 @@ async fn run_writes(
         match &stored {
             Ok(_) => to_report.push(group),
             // Reported once the store is written, by the retry.
-            Err(e) => results.push((
-                group[0].topic(),
-                Err(WriteFailure::NotStored(e.to_string())),
-            )),
-        }
-    }
-    // Groups with no changes to the resource: their reports only.
-    for group in reports.into_iter().flatten().filter(|g| !g.is_empty()) {
-        match &stored {
-            Ok(_) => to_report.push(group),
             Err(e) => results.push((
                 group[0].topic(),
                 Err(WriteFailure::NotStored(e.to_string())),
