@@ -1580,7 +1580,6 @@ fn in_sorted(names: &[String], topic: &str) -> bool {
     names.binary_search_by(|n| n.as_str().cmp(topic)).is_ok()
 }
 
-/// A write's topic, whether the stored base assumes it, and its outcome.
 /// What became of a batch of writes.
 struct Batch {
     /// Each write to a resource, by topic.
@@ -1766,52 +1765,49 @@ async fn run_writes(
     done: Arc<Notify>,
 ) -> Batch {
     let started = Instant::now();
-    let (changes, reports): (Vec<Vec<KubeWrite>>, Vec<Vec<KubeWrite>>) = groups
-        .into_iter()
-        .map(|group| group.into_iter().partition(|w| !w.reports()))
-        .unzip();
-    let changed: Vec<(usize, Vec<WriteResult>, bool)> =
-        stream::iter(changes.into_iter().enumerate())
-            .map(|(i, group)| {
-                let (api, recorder, store) = (&api, &recorder, &store);
-                async move {
-                    let mut out = Vec::with_capacity(group.len());
-                    let mut writes = group.into_iter();
-                    let mut report = true;
-                    for w in writes.by_ref() {
-                        let (topic, makes_base_true) = (w.topic(), w.makes_base_true());
-                        let r = w.run(api, recorder).await.map_err(WriteFailure::Kube);
-                        if makes_base_true {
-                            store.landed(&topic, r.is_ok());
-                        }
-                        // A status written after a spec write that failed would report a spec that
-                        // is not there; the retry writes both.
-                        let stop = makes_base_true && r.is_err();
-                        out.push((topic, r));
-                        if stop {
-                            report = false;
-                            break;
-                        }
+    // Each topic's changes run, then give back its reports, unless a change the base assumes
+    // failed.
+    let changed: Vec<(Vec<WriteResult>, Option<Vec<KubeWrite>>)> = stream::iter(groups)
+        .map(|group| {
+            let (api, recorder, store) = (&api, &recorder, &store);
+            async move {
+                let (changes, reports): (Vec<KubeWrite>, Vec<KubeWrite>) =
+                    group.into_iter().partition(|w| !w.reports());
+                let mut out = Vec::with_capacity(changes.len());
+                let mut writes = changes.into_iter();
+                let mut report = true;
+                for w in writes.by_ref() {
+                    let (topic, makes_base_true) = (w.topic(), w.makes_base_true());
+                    let r = w.run(api, recorder).await.map_err(WriteFailure::Kube);
+                    if makes_base_true {
+                        store.landed(&topic, r.is_ok());
                     }
-                    for w in writes.filter(KubeWrite::makes_base_true) {
-                        store.landed(&w.topic(), false);
+                    // A status written after a spec write that failed would report a spec that
+                    // is not there; the retry writes both.
+                    let stop = makes_base_true && r.is_err();
+                    out.push((topic, r));
+                    if stop {
+                        report = false;
+                        break;
                     }
-                    (i, out, report)
                 }
-            })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
+                for w in writes.filter(KubeWrite::makes_base_true) {
+                    store.landed(&w.topic(), false);
+                }
+                (out, (report && !reports.is_empty()).then_some(reports))
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
     let changed_at = Instant::now();
     let stored = store.flush().await;
     let stored_at = Instant::now();
     let mut results: Vec<WriteResult> = Vec::new();
     let mut to_report: Vec<Vec<KubeWrite>> = Vec::new();
-    // Every group has an entry in `changed` (an empty list of changes when it only reports).
-    let mut reports: Vec<Option<Vec<KubeWrite>>> = reports.into_iter().map(Some).collect();
-    for (i, out, report) in changed {
+    for (out, reports) in changed {
         results.extend(out);
-        let Some(group) = reports[i].take().filter(|g| report && !g.is_empty()) else {
+        let Some(group) = reports else {
             continue;
         };
         match &stored {
